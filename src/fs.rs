@@ -1,0 +1,1 @@
+//! The filesystem engine (in progress).

@@ -1,0 +1,33 @@
+//! # e4fuzz
+//!
+//! A fuzzing and fault-injection harness for ext4's block-mapping engine. It drives a faithful
+//! model of the kernel's ext4 mapping code (indirect block maps, extent trees, the
+//! indirect→extent migration `EXT4_IOC_MIGRATE` and its reverse, a JBD2 journal with recovery)
+//! on a simulated disk.
+//!
+//! Data flows one way: scenario → scheduler → engine → simulated disk → crash → recovery →
+//! oracles → verdict.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`format`] | on-disk structures of ext4 and JBD2: parse, serialize, checksum |
+//! | [`dev`] | the simulated disk: sparse copy-on-write blocks, volatile cache, write log |
+//! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
+//! | [`oracle`] | our fsck and the external e2fsck checks |
+//!
+//! Byte order lives in [`bytes`] only; block-number kinds are the newtypes of [`units`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bytes;
+pub mod crc;
+pub mod dev;
+pub mod error;
+pub mod format;
+pub mod fs;
+pub mod oracle;
+pub mod units;
+
+pub use error::{CorruptKind, Error, Result};
+pub use units::{Group, Ino, Lblk, Pblk, Tid};
