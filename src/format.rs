@@ -3,6 +3,7 @@
 //! C structure, with the C field names and their hex offsets.
 
 pub mod bitmap;
+pub mod blockmap;
 pub mod dir;
 pub mod extent;
 pub mod group_desc;

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod bytes;
+pub mod cli;
 pub mod crc;
 pub mod dev;
 pub mod error;

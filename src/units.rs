@@ -66,16 +66,18 @@ impl Tid {
     }
 }
 
-impl Pblk {
+impl std::ops::Add<u64> for Pblk {
+    type Output = Pblk;
     /// The block `n` blocks after this one.
-    pub fn add(self, n: u64) -> Pblk {
+    fn add(self, n: u64) -> Pblk {
         Pblk(self.0 + n)
     }
 }
 
-impl Lblk {
+impl std::ops::Add<u32> for Lblk {
+    type Output = Lblk;
     /// The block `n` blocks after this one.
-    pub fn add(self, n: u32) -> Lblk {
+    fn add(self, n: u32) -> Lblk {
         Lblk(self.0 + n)
     }
 }

@@ -107,6 +107,22 @@ impl ZoneMap {
         self.ranges.insert(start.0, (len, zone));
     }
 
+    /// Like [`ZoneMap::add`], but for ranges read from untrusted metadata: an overlapping or
+    /// wrapping range is not added, and the call returns false.
+    pub fn try_add(&mut self, start: Pblk, len: u64, zone: Zone) -> bool {
+        let Some(end) = start.0.checked_add(len) else { return false };
+        if len == 0 {
+            return true;
+        }
+        if let Some((&s, &(l, _))) = self.ranges.range(..end).next_back() {
+            if s + l > start.0 {
+                return false;
+            }
+        }
+        self.ranges.insert(start.0, (len, zone));
+        true
+    }
+
     /// Builder form of [`ZoneMap::add`].
     #[track_caller]
     pub fn with(mut self, start: Pblk, len: u64, zone: Zone) -> ZoneMap {

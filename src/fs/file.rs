@@ -1,0 +1,334 @@
+//! File operations on inodes: models of the buffered write path (ext4_write_begin() /
+//! ext4_write_end() with `nodelalloc`), read, ext4_setattr() truncation, ext4_punch_hole(),
+//! ext4_fallocate() mode 0, ext4_sync_file(), and ext4_evict_inode().
+//!
+//! Every block written takes its own handle, as the kernel's per-page write_begin/write_end
+//! pairs do.
+
+use crate::error::{Error, Result};
+use crate::format::inode as fi;
+use crate::fs::map::{MapFlags, EXT4_MAP_UNWRITTEN};
+use crate::fs::page::Page;
+use crate::fs::{Fs, Handle};
+use crate::units::{Ino, Lblk};
+
+/// Credits for writing one block (model of ext4_writepage_trans_blocks() for one page): the
+/// bitmap, the descriptor, the superblock, the inode and up to 4 tree levels.
+pub const WRITE_CREDITS: u32 = 8;
+
+/// The largest file size the engine accepts (the 32-bit logical block limit).
+pub fn max_file_size(block_size: u32, extents: bool) -> u64 {
+    let bs = u64::from(block_size);
+    if extents {
+        (u64::from(u32::MAX)) * bs
+    } else {
+        let n = bs / 4;
+        (12 + n + n * n + n * n * n).min(u64::from(u32::MAX)) * bs
+    }
+}
+
+impl Fs {
+    /// Write `data` at byte `off` of regular file `ino` (model of generic_perform_write()
+    /// with ext4_write_begin()/ext4_write_end()).
+    pub fn write_file(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        self.iget(ino)?;
+        self.check_regular(ino)?;
+        let bs = u64::from(self.block_size());
+        let end = off.checked_add(data.len() as u64).ok_or(Error::TooBig)?;
+        if end > max_file_size(self.block_size(), self.inode(ino).is_extents()) {
+            return Err(Error::TooBig);
+        }
+        let mut pos = off;
+        while pos < end {
+            let lblk = Lblk((pos / bs) as u32);
+            let in_blk = (pos % bs) as usize;
+            let n = ((bs - pos % bs).min(end - pos)) as usize;
+            let src = &data[(pos - off) as usize..(pos - off) as usize + n];
+            self.write_one_block(ino, lblk, in_blk, src)?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Model of ext4_page_mkwrite() + a store through a shared mapping, for one block: the
+    /// block is allocated if it is a hole (no `i_rwsem` in the kernel) and the bytes land in
+    /// the page cache. It never changes `i_size` (a store past EOF faults).
+    pub fn mmap_write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<()> {
+        self.iget(ino)?;
+        let bs = u64::from(self.block_size());
+        if off / bs != (off + data.len() as u64).saturating_sub(1) / bs {
+            return Err(Error::Invalid("mmap store must stay within one block".into()));
+        }
+        if off + data.len() as u64 > self.inode(ino).raw.i_size {
+            return Err(Error::Invalid("mmap store past end of file (SIGBUS)".into()));
+        }
+        self.write_one_block_inner(ino, Lblk((off / bs) as u32), (off % bs) as usize, data, false)
+    }
+
+    fn write_one_block(&mut self, ino: Ino, lblk: Lblk, at: usize, src: &[u8]) -> Result<()> {
+        self.write_one_block_inner(ino, lblk, at, src, true)
+    }
+
+    fn write_one_block_inner(
+        &mut self,
+        ino: Ino,
+        lblk: Lblk,
+        at: usize,
+        src: &[u8],
+        extend: bool,
+    ) -> Result<()> {
+        let bs = self.block_size() as usize;
+        let mut h = self.journal_start(WRITE_CREDITS)?;
+        let res = self.write_begin_end(&mut h, ino, lblk, at, src, extend);
+        let stop = self.journal_stop(h);
+        res.and(stop)
+    }
+
+    fn write_begin_end(
+        &mut self,
+        h: &mut Handle,
+        ino: Ino,
+        lblk: Lblk,
+        at: usize,
+        src: &[u8],
+        extend: bool,
+    ) -> Result<()> {
+        let bs = self.block_size() as usize;
+        let cached = self.pages.map.contains_key(&(ino, lblk));
+        let old = if cached || (at == 0 && src.len() == bs) { None } else { Some(self.read_block_of(ino, lblk)?) };
+        let m = self.map_blocks(Some(h), ino, lblk, 1, MapFlags::CREATE)?;
+        if m.is_new() {
+            self.jbd2_inode_add_write(h, ino);
+        }
+        let page = self.pages.map.entry((ino, lblk)).or_insert_with(|| Page {
+            data: if m.is_new() { vec![0u8; bs] } else { old.unwrap_or_else(|| vec![0u8; bs]) },
+            dirty: false,
+        });
+        page.data[at..at + src.len()].copy_from_slice(src);
+        page.dirty = true;
+        let now = self.now();
+        let end = u64::from(lblk.0) * bs as u64 + (at + src.len()) as u64;
+        let info = self.inode_mut(ino);
+        if extend && end > info.raw.i_size {
+            info.raw.i_size = end;
+        }
+        info.raw.i_mtime = now;
+        info.raw.i_ctime = now;
+        self.mark_inode_dirty(h, ino)
+    }
+
+    /// Record that `ino` has newly allocated blocks whose data must reach the disk before the
+    /// transaction commits (model of ext4_jbd2_inode_add_write(); data=ordered).
+    pub(crate) fn jbd2_inode_add_write(&mut self, _h: &mut Handle, _ino: Ino) {}
+
+    /// The current contents of one file block: page cache, else the disk, else zeroes.
+    fn read_block_of(&mut self, ino: Ino, lblk: Lblk) -> Result<Vec<u8>> {
+        if let Some(p) = self.pages.map.get(&(ino, lblk)) {
+            return Ok(p.data.clone());
+        }
+        let m = self.map_blocks(None, ino, lblk, 1, MapFlags::LOOKUP)?;
+        if m.is_mapped() {
+            Ok(self.dev.read_block_as(m.pblk, crate::dev::Zone::Data)?.to_vec())
+        } else {
+            Ok(vec![0u8; self.block_size() as usize])
+        }
+    }
+
+    /// Read `len` bytes from byte `off` of file `ino`, clamped at `i_size`.
+    pub fn read_file(&mut self, ino: Ino, off: u64, len: u64) -> Result<Vec<u8>> {
+        self.iget(ino)?;
+        let size = self.inode(ino).raw.i_size;
+        let end = off.saturating_add(len).min(size);
+        let bs = u64::from(self.block_size());
+        let mut out = Vec::with_capacity(end.saturating_sub(off) as usize);
+        let mut pos = off;
+        while pos < end {
+            let lblk = Lblk((pos / bs) as u32);
+            let n = (bs - pos % bs).min(end - pos);
+            if let Some(p) = self.pages.map.get(&(ino, lblk)) {
+                out.extend_from_slice(&p.data[(pos % bs) as usize..(pos % bs + n) as usize]);
+                pos += n;
+                continue;
+            }
+            let m = self.map_blocks(None, ino, lblk, ((end - pos).div_ceil(bs)).min(u64::from(u32::MAX)) as u32, MapFlags::LOOKUP)?;
+            let run = (u64::from(m.len) * bs - pos % bs).min(end - pos);
+            if m.is_mapped() {
+                let mut left = run;
+                let mut p = pos;
+                while left > 0 {
+                    let l = (p / bs) as u32 - lblk.0;
+                    let blk = self.dev.read_block_as(m.pblk + u64::from(l), crate::dev::Zone::Data)?;
+                    let k = (bs - p % bs).min(left);
+                    out.extend_from_slice(&blk[(p % bs) as usize..(p % bs + k) as usize]);
+                    p += k;
+                    left -= k;
+                }
+            } else {
+                out.resize(out.len() + run as usize, 0);
+            }
+            pos += run;
+        }
+        Ok(out)
+    }
+
+    fn check_regular(&self, ino: Ino) -> Result<()> {
+        let mode = self.inode(ino).raw.i_mode & fi::S_IFMT;
+        if mode == fi::S_IFDIR {
+            return Err(Error::IsDir(format!("inode {ino}")));
+        }
+        if mode != fi::S_IFREG {
+            return Err(Error::Invalid(format!("inode {ino} is not a regular file")));
+        }
+        Ok(())
+    }
+
+    /// Model of ext4_setattr(ATTR_SIZE) → ext4_truncate(): change `i_size`; when shrinking,
+    /// zero the tail of the last block and free every block past it.
+    pub fn truncate_file(&mut self, ino: Ino, size: u64) -> Result<()> {
+        self.check_writable()?;
+        self.iget(ino)?;
+        self.check_regular(ino)?;
+        if size > max_file_size(self.block_size(), self.inode(ino).is_extents()) {
+            return Err(Error::TooBig);
+        }
+        let bs = u64::from(self.block_size());
+        let old = self.inode(ino).raw.i_size;
+        let mut h = self.journal_start(WRITE_CREDITS * 4)?;
+        let res = (|| {
+            if size < old {
+                if size % bs != 0 {
+                    let lblk = Lblk((size / bs) as u32);
+                    self.zero_in_block(&mut h, ino, lblk, (size % bs) as usize, bs as usize)?;
+                }
+                let first_gone = Lblk(size.div_ceil(bs) as u32);
+                self.pages.truncate(ino, first_gone, Lblk(u32::MAX));
+                self.truncate_blocks(&mut h, ino, first_gone)?;
+            }
+            let now = self.now();
+            let info = self.inode_mut(ino);
+            info.raw.i_size = size;
+            info.raw.i_mtime = now;
+            info.raw.i_ctime = now;
+            self.mark_inode_dirty(&mut h, ino)
+        })();
+        let stop = self.journal_stop(h);
+        res.and(stop)
+    }
+
+    /// Zero bytes `[from, to)` of one block if it is mapped (model of ext4_block_zero_page_range()).
+    fn zero_in_block(&mut self, h: &mut Handle, ino: Ino, lblk: Lblk, from: usize, to: usize) -> Result<()> {
+        let m = self.map_blocks(Some(h), ino, lblk, 1, MapFlags::LOOKUP)?;
+        if !m.is_mapped() && !self.pages.map.contains_key(&(ino, lblk)) {
+            return Ok(());
+        }
+        let mut data = self.read_block_of(ino, lblk)?;
+        data[from..to].fill(0);
+        self.pages.map.insert((ino, lblk), Page { data, dirty: true });
+        Ok(())
+    }
+
+    /// Model of ext4_punch_hole(): zero the partial blocks at both ends and free the whole
+    /// blocks in between. `i_size` does not change.
+    pub fn punch_hole(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
+        self.check_writable()?;
+        self.iget(ino)?;
+        self.check_regular(ino)?;
+        let size = self.inode(ino).raw.i_size;
+        let end = off.saturating_add(len).min(size);
+        if off >= end {
+            return Ok(());
+        }
+        let bs = u64::from(self.block_size());
+        let mut h = self.journal_start(WRITE_CREDITS * 4)?;
+        let res = (|| {
+            let first_full = off.div_ceil(bs);
+            let last_full = end / bs; // exclusive
+            if off % bs != 0 {
+                let stop = if end / bs == off / bs { end % bs } else { bs };
+                self.zero_in_block(&mut h, ino, Lblk((off / bs) as u32), (off % bs) as usize, stop as usize)?;
+            }
+            if end % bs != 0 && (end / bs != off / bs || off % bs == 0) {
+                self.zero_in_block(&mut h, ino, Lblk((end / bs) as u32), 0, (end % bs) as usize)?;
+            }
+            if first_full < last_full {
+                let (s, e) = (Lblk(first_full as u32), Lblk(last_full as u32));
+                self.pages.truncate(ino, s, e);
+                self.remove_space(&mut h, ino, s, e)?;
+            }
+            let now = self.now();
+            let info = self.inode_mut(ino);
+            info.raw.i_mtime = now;
+            info.raw.i_ctime = now;
+            self.mark_inode_dirty(&mut h, ino)
+        })();
+        let stop = self.journal_stop(h);
+        res.and(stop)
+    }
+
+    /// Model of ext4_fallocate() mode 0 (extent files only): allocate unwritten extents for
+    /// every hole in `[off, off+len)` and extend `i_size` to cover the range.
+    pub fn fallocate(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
+        self.check_writable()?;
+        self.iget(ino)?;
+        self.check_regular(ino)?;
+        if !self.inode(ino).is_extents() {
+            return Err(Error::NotSupported("fallocate needs an extent-mapped file".into()));
+        }
+        let bs = u64::from(self.block_size());
+        let end = off.checked_add(len).ok_or(Error::TooBig)?;
+        if len == 0 || end > max_file_size(self.block_size(), true) {
+            return Err(if len == 0 { Error::Invalid("zero length".into()) } else { Error::TooBig });
+        }
+        let mut lblk = off / bs;
+        let last = end.div_ceil(bs);
+        while lblk < last {
+            let mut h = self.journal_start(WRITE_CREDITS)?;
+            let want = (last - lblk).min(u64::from(crate::format::extent::EXT_UNWRITTEN_MAX_LEN)) as u32;
+            let res = self.map_blocks(Some(&mut h), ino, Lblk(lblk as u32), want, MapFlags::CREATE_UNWRIT_EXT);
+            let res = res.and_then(|m| {
+                debug_assert!(m.flags & EXT4_MAP_UNWRITTEN != 0 || m.is_mapped());
+                let info = self.inode_mut(ino);
+                if end > info.raw.i_size {
+                    info.raw.i_size = end.min((lblk + u64::from(m.len)) * bs);
+                }
+                self.mark_inode_dirty(&mut h, ino).map(|()| m.len)
+            });
+            let stop = self.journal_stop(h);
+            lblk += u64::from(res?);
+            stop?;
+        }
+        Ok(())
+    }
+
+    /// Model of ext4_sync_file(): write back the file's data, then make everything durable.
+    pub fn fsync(&mut self, ino: Ino) -> Result<()> {
+        self.check_writable()?;
+        self.writeback_inode(ino)?;
+        self.flush_metadata()?;
+        self.dev.flush()
+    }
+
+    /// Model of ext4_evict_inode() for an inode whose last link is gone: free its blocks,
+    /// stamp `i_dtime`, write it out and release the inode number.
+    pub fn evict_inode(&mut self, ino: Ino) -> Result<()> {
+        self.iget(ino)?;
+        let mut h = self.journal_start(WRITE_CREDITS * 4)?;
+        let res = (|| {
+            self.pages.truncate(ino, Lblk(0), Lblk(u32::MAX));
+            let kind = self.inode(ino).raw.i_mode & fi::S_IFMT;
+            let fast_symlink = kind == fi::S_IFLNK && self.inode_blocks(ino) == 0;
+            if !fast_symlink {
+                self.truncate_blocks(&mut h, ino, Lblk(0))?;
+            }
+            let now = self.now();
+            let info = self.inode_mut(ino);
+            info.raw.i_size = 0;
+            info.raw.i_dtime = now;
+            self.mark_inode_dirty(&mut h, ino)?;
+            self.free_inode(&mut h, ino)
+        })();
+        let stop = self.journal_stop(h);
+        res.and(stop)
+    }
+}

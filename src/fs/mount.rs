@@ -1,0 +1,240 @@
+//! Model of ext4_fill_super() / ext4_put_super() (fs/ext4/super.c): mount an image from a
+//! [`Disk`], keep the superblock and group descriptors in memory, write them back at sync and
+//! unmount.
+
+use crate::dev::{Disk, Zone};
+use crate::error::{CorruptKind, Error, Result};
+use crate::format::group_desc::{self, GroupDesc};
+use crate::format::superblock::{self as sbf, Superblock};
+use crate::fs::ext4_jbd2::BufferCache;
+use crate::fs::inode::InodeInfo;
+use crate::fs::page::PageCache;
+use crate::units::{Group, Ino, Pblk};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Mount options that change the engine's behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountOpts {
+    /// Mount read-only: every modifying call fails with `Error::Invalid("read-only")`.
+    pub read_only: bool,
+}
+
+/// Deterministic clock base (no wall clock reaches the disk): 2023-11-14T22:13:20Z.
+pub const EPOCH: u32 = 1_700_000_000;
+
+/// One mounted filesystem.
+pub struct Fs {
+    /// The device the filesystem lives on.
+    pub dev: Disk,
+    /// The in-memory superblock (`sbi->s_es`); written back by [`Fs::commit_super`].
+    pub sb: Superblock,
+    /// The in-memory group descriptors (`sbi->s_group_desc`).
+    pub gds: Vec<GroupDesc>,
+    /// Mount options.
+    pub opts: MountOpts,
+    /// Metadata buffers (the buffer-head cache).
+    pub(crate) bufs: BufferCache,
+    /// In-core inodes (`ext4_inode_info`), by number.
+    pub(crate) inodes: BTreeMap<Ino, InodeInfo>,
+    /// File data not yet written back.
+    pub(crate) pages: PageCache,
+    /// `sbi->s_next_generation`: the next `i_generation` handed out.
+    pub(crate) next_generation: u32,
+    /// Logical clock for timestamps.
+    pub(crate) clock: u32,
+    /// Groups whose descriptor changed since the last write-out.
+    pub(crate) dirty_groups: std::collections::BTreeSet<u32>,
+}
+
+impl Fs {
+    /// Read the superblock of an image file to learn its block size, then load it.
+    pub fn load_image(path: &Path) -> Result<Disk> {
+        let head = read_head(path)?;
+        let sb = Superblock::parse(&head[1024..2048])?;
+        Disk::load(path, sb.block_size())
+    }
+
+    /// Open and mount an image file.
+    pub fn open(path: &Path, opts: MountOpts) -> Result<Fs> {
+        Fs::mount(Fs::load_image(path)?, opts)
+    }
+
+    /// Model of ext4_fill_super(): read and check the superblock and the descriptors.
+    pub fn mount(mut dev: Disk, opts: MountOpts) -> Result<Fs> {
+        let raw = dev.read_bytes(sbf::SUPERBLOCK_OFFSET, sbf::SUPERBLOCK_SIZE)?;
+        let sb = Superblock::parse(&raw)?;
+        sb.verify_checksum()?;
+        sb.check_supported()?;
+        if sb.block_size() != dev.block_size() {
+            return Err(Error::Invalid(format!(
+                "device block size {} but the superblock says {}",
+                dev.block_size(),
+                sb.block_size()
+            )));
+        }
+        if sb.s_blocks_count > dev.nr_blocks() {
+            return Err(CorruptKind::SuperblockGeometry("s_blocks_count (past end of image)").into());
+        }
+        let gds = read_group_descs(&mut dev, &sb)?;
+        let mut fs = Fs {
+            dev,
+            gds,
+            opts,
+            bufs: BufferCache::default(),
+            inodes: BTreeMap::new(),
+            pages: PageCache::default(),
+            next_generation: sb.s_inodes_count.wrapping_sub(sb.s_free_inodes_count),
+            clock: EPOCH,
+            dirty_groups: Default::default(),
+            sb,
+        };
+        fs.dev.set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
+        if fs.sb.has_incompat(sbf::INCOMPAT_RECOVER) && !fs.opts.read_only {
+            return Err(Error::Invalid(
+                "filesystem needs journal recovery (run `e4fuzz recover` first)".into(),
+            ));
+        }
+        Ok(fs)
+    }
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> u32 {
+        self.sb.block_size()
+    }
+
+    /// Whether the filesystem has the extent feature.
+    pub fn has_extents(&self) -> bool {
+        self.sb.has_incompat(sbf::INCOMPAT_EXTENTS)
+    }
+
+    /// The current logical time (seconds), advanced by every modifying operation.
+    pub fn now(&mut self) -> u32 {
+        self.clock = self.clock.wrapping_add(1);
+        self.clock
+    }
+
+    /// Fail with `-EROFS`-style error when mounted read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::Invalid("filesystem is mounted read-only".into()));
+        }
+        Ok(())
+    }
+
+    /// Model of ext4_commit_super(): write the superblock (and the dirty group descriptors) home.
+    pub fn commit_super(&mut self) -> Result<()> {
+        self.sb.s_wtime = self.clock;
+        let bytes = self.sb.to_bytes();
+        self.dev.write_bytes(sbf::SUPERBLOCK_OFFSET, &bytes)?;
+        Ok(())
+    }
+
+    /// Model of ext4_put_super(): write back everything, mark the superblock clean, flush.
+    pub fn unmount(mut self) -> Result<Disk> {
+        if !self.opts.read_only {
+            self.sync()?;
+            self.sb.s_state |= sbf::EXT4_VALID_FS;
+            self.commit_super()?;
+            self.dev.flush()?;
+        }
+        Ok(self.dev)
+    }
+
+    /// Model of ext4_sync_fs(): write back every dirty page and buffer, then flush the device.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_writable()?;
+        self.writeback_all()?;
+        self.flush_metadata()?;
+        self.commit_super()?;
+        self.dev.flush()
+    }
+
+    /// Location of a group descriptor in the descriptor table: (block, byte offset).
+    pub(crate) fn group_desc_location(&self, g: Group) -> (Pblk, usize) {
+        let per_block = self.block_size() as usize / self.sb.desc_size();
+        let first = self.sb.s_first_data_block as u64 + 1;
+        let blk = first + (g.0 as usize / per_block) as u64;
+        (Pblk(blk), (g.0 as usize % per_block) * self.sb.desc_size())
+    }
+}
+
+fn read_head(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::host(format!("{}: {e}", path.display())))?;
+    let mut head = vec![0u8; 2048];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(Error::host(format!("{}: {e}", path.display()))),
+        }
+    }
+    if got < 2048 {
+        return Err(CorruptKind::Truncated { what: "superblock" }.into());
+    }
+    Ok(head)
+}
+
+/// Read and verify the group descriptor table.
+fn read_group_descs(dev: &mut Disk, sb: &Superblock) -> Result<Vec<GroupDesc>> {
+    let bs = sb.block_size() as usize;
+    let first = u64::from(sb.s_first_data_block) + 1;
+    let nblocks = u64::from(sb.gdt_blocks());
+    let mut bytes = Vec::with_capacity(nblocks as usize * bs);
+    for b in 0..nblocks {
+        bytes.extend_from_slice(&dev.read_block_as(Pblk(first + b), Zone::GroupDesc)?);
+    }
+    let gds = group_desc::parse_table(sb, &bytes)?;
+    let ds = sb.desc_size();
+    for (g, gd) in gds.iter().enumerate() {
+        let raw = &bytes[g * ds..(g + 1) * ds];
+        let want = group_desc::group_desc_csum(sb, g as u32, raw);
+        if (sb.metadata_csum() || sb.gdt_csum()) && want != gd.bg_checksum {
+            return Err(CorruptKind::GroupDescriptorChecksum(g as u32).into());
+        }
+        check_gd_ranges(sb, g as u32, gd)?;
+    }
+    Ok(gds)
+}
+
+fn check_gd_ranges(sb: &Superblock, g: u32, gd: &GroupDesc) -> Result<()> {
+    let n = sb.s_blocks_count;
+    let itb = u64::from(sb.itable_blocks());
+    let bad = |field| Err(CorruptKind::GroupDescriptor { group: g, field }.into());
+    if gd.bg_block_bitmap >= n || gd.bg_block_bitmap < u64::from(sb.s_first_data_block) {
+        return bad("bg_block_bitmap");
+    }
+    if gd.bg_inode_bitmap >= n || gd.bg_inode_bitmap < u64::from(sb.s_first_data_block) {
+        return bad("bg_inode_bitmap");
+    }
+    if gd.bg_inode_table.checked_add(itb).is_none_or(|end| end > n) {
+        return bad("bg_inode_table");
+    }
+    Ok(())
+}
+
+/// The static zones of the device (for fault plans and the write log).
+pub(crate) fn zone_map(sb: &Superblock, gds: &[GroupDesc]) -> crate::dev::ZoneMap {
+    let mut map = crate::dev::ZoneMap::new();
+    let first = u64::from(sb.s_first_data_block);
+    for g in 0..sb.groups_count() {
+        if sb.bg_has_super(g) {
+            let start = sb.group_first_block(g);
+            map.try_add(Pblk(start), 1, Zone::Superblock);
+            let gdt = u64::from(sb.gdt_blocks()) + u64::from(sb.s_reserved_gdt_blocks);
+            map.try_add(Pblk(start + 1), gdt, Zone::GroupDesc);
+        }
+    }
+    if first == 1 {
+        map.try_add(Pblk(0), 1, Zone::Superblock);
+    }
+    for gd in gds {
+        map.try_add(Pblk(gd.bg_block_bitmap), 1, Zone::Bitmap);
+        map.try_add(Pblk(gd.bg_inode_bitmap), 1, Zone::Bitmap);
+        map.try_add(Pblk(gd.bg_inode_table), u64::from(sb.itable_blocks()), Zone::InodeTable);
+    }
+    map
+}

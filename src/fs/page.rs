@@ -1,0 +1,75 @@
+//! The page cache, reduced to block granularity: file data written by `write()` or an mmap
+//! store sits here, dirty, until writeback sends it to the block it is mapped to (model of
+//! the buffer-head path of fs/ext4/inode.c with `nodelalloc`: blocks are allocated at write
+//! time, data reaches the disk at writeback).
+
+use crate::dev::Zone;
+use crate::error::Result;
+use crate::fs::Fs;
+use crate::units::{Ino, Lblk, Pblk};
+use std::collections::BTreeMap;
+
+/// One cached file block.
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    pub(crate) data: Vec<u8>,
+    pub(crate) dirty: bool,
+}
+
+/// Cached file blocks by (inode, logical block).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PageCache {
+    pub(crate) map: BTreeMap<(Ino, Lblk), Page>,
+}
+
+impl PageCache {
+    /// Drop every cached block of `ino` at or after `from` (truncate_inode_pages_range()).
+    pub(crate) fn truncate(&mut self, ino: Ino, from: Lblk, to: Lblk) {
+        let keys: Vec<_> = self.map.range((ino, from)..(ino, to)).map(|(k, _)| *k).collect();
+        for k in keys {
+            self.map.remove(&k);
+        }
+    }
+
+    /// Dirty blocks of `ino`, in logical order.
+    pub(crate) fn dirty_of(&self, ino: Ino) -> Vec<Lblk> {
+        self.map
+            .range((ino, Lblk(0))..=(ino, Lblk(u32::MAX)))
+            .filter(|(_, p)| p.dirty)
+            .map(|((_, l), _)| *l)
+            .collect()
+    }
+}
+
+impl Fs {
+    /// Model of ext4_writepages() for one inode (nodelalloc: every dirty block is already
+    /// mapped): write each dirty cached block to its physical block.
+    pub fn writeback_inode(&mut self, ino: Ino) -> Result<()> {
+        for lblk in self.pages.dirty_of(ino) {
+            let pblk = self.lookup_block(ino, lblk)?;
+            let page = self.pages.map.get_mut(&(ino, lblk)).expect("dirty page");
+            page.dirty = false;
+            if let Some(pblk) = pblk {
+                let data = page.data.clone();
+                self.dev.write_as(pblk, &data, Zone::Data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write back every inode's dirty blocks.
+    pub fn writeback_all(&mut self) -> Result<()> {
+        let inos: std::collections::BTreeSet<Ino> =
+            self.pages.map.iter().filter(|(_, p)| p.dirty).map(|((i, _), _)| *i).collect();
+        for ino in inos {
+            self.writeback_inode(ino)?;
+        }
+        Ok(())
+    }
+
+    /// The physical block behind a logical block, or None for a hole or an unwritten extent.
+    pub(crate) fn lookup_block(&mut self, ino: Ino, lblk: Lblk) -> Result<Option<Pblk>> {
+        let m = self.map_blocks(None, ino, lblk, 1, crate::fs::map::MapFlags::LOOKUP)?;
+        Ok(if m.is_mapped() { Some(m.pblk) } else { None })
+    }
+}
