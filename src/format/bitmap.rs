@@ -297,6 +297,13 @@ mod tests {
         assert_eq!(find_next_zero_bit(&full, 201, 256), None);
         assert_eq!(count_set(&full, 0, 1000), 255);
         assert_eq!(find_next_set_bit(&[0u8; 16], 0, 128), None);
+        // A word that ends one bit past `end` must not be taken whole.
+        let mut edge = [0xFFu8; 16];
+        clear_bit(&mut edge, 127);
+        assert_eq!(find_next_zero_bit(&edge, 64, 127), None);
+        assert_eq!(find_next_zero_bit(&edge, 64, 128), Some(127));
+        assert_eq!(count_set(&edge, 64, 127), 63);
+        assert_eq!(find_next_set_bit(&[0, 0, 0, 0, 0, 0, 0, 0x80], 0, 63), None);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! Checksums (model of `ext4_group_desc_csum()`): with metadata_csum, the low 16 bits of
 //! crc32c(S, le32 group ‖ descriptor with `bg_checksum` zeroed); with gdt_csum (`uninit_bg`),
 //! crc16(!0, uuid ‖ le32 group ‖ descriptor without `bg_checksum`); otherwise none.
+//!
+//! Under `cfg(test)` this file also hosts `testutil`, the helpers the format tests share
+//! (mke2fs images in the temp dir, `dumpe2fs`/`debugfs` parsing, a fixed-seed xorshift).
 
 use crate::bytes::{le32, read_u16le, read_u32le, write_u16le, write_u32le};
 use crate::crc::{crc16, crc32c_raw};
@@ -65,12 +68,12 @@ pub struct GroupDesc {
     pub raw: Vec<u8>,
 }
 
-/// A 32-bit field split in two on disk: (lo offset, hi offset).
-type Split32 = (usize, usize);
+/// The (lo, hi) byte offsets of a field split in two halves on disk.
+type LoHi = (usize, usize);
 /// `(lo, hi)` offsets of the 32/32-bit fields: block bitmap, inode bitmap, inode table, exclude.
-const BLOCK_FIELDS: [Split32; 4] = [(0x00, 0x20), (0x04, 0x24), (0x08, 0x28), (0x14, 0x34)];
+const BLOCK_FIELDS: [LoHi; 4] = [(0x00, 0x20), (0x04, 0x24), (0x08, 0x28), (0x14, 0x34)];
 /// `(lo, hi)` offsets of the 16/16-bit counts: free blocks, free inodes, used dirs, itable unused.
-const COUNT_FIELDS: [Split32; 4] = [(0x0C, 0x2C), (0x0E, 0x2E), (0x10, 0x30), (0x1C, 0x32)];
+const COUNT_FIELDS: [LoHi; 4] = [(0x0C, 0x2C), (0x0E, 0x2E), (0x10, 0x30), (0x1C, 0x32)];
 
 impl GroupDesc {
     /// A descriptor built from scratch: all fields zero, `raw` = `desc_size` zero bytes.

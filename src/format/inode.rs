@@ -185,11 +185,14 @@ pub struct Inode {
     pub raw: Vec<u8>,
 }
 
-/// Offsets of the two halves of the split fields that are not plain.
-const I_CHECKSUM_LO: usize = 0x7C;
-const I_EXTRA_ISIZE: usize = 0x80;
-const I_CHECKSUM_HI: usize = 0x82;
+/// 0x64 i_generation (part of the checksum seed).
 const I_GENERATION: usize = 0x64;
+/// 0x7C osd2.linux2.l_i_checksum_lo.
+const I_CHECKSUM_LO: usize = 0x7C;
+/// 0x80 i_extra_isize.
+const I_EXTRA_ISIZE: usize = 0x80;
+/// 0x82 i_checksum_hi.
+const I_CHECKSUM_HI: usize = 0x82;
 
 /// The end of the fields that count in a record of `len` bytes with `i_extra_isize` = `extra`.
 fn fits_limit(len: usize, extra: u16) -> usize {
@@ -248,17 +251,14 @@ impl Inode {
         inode.read_base(b, EXT4_GOOD_OLD_INODE_SIZE);
         let limit = fits_limit(inode_size, extra);
         inode.read_extra(b, limit);
-        let pair16 = |lo: usize, hi: usize| {
-            u32::from(read_u16le(b, lo)) | u32::from(read_u16le(b, hi)) << 16
-        };
-        let pair32 = |lo: usize, hi: usize| {
-            u64::from(read_u32le(b, lo)) | u64::from(read_u32le(b, hi)) << 32
-        };
-        inode.i_uid = pair16(0x02, 0x78);
-        inode.i_gid = pair16(0x18, 0x7A);
-        inode.i_size = pair32(0x04, 0x6C);
-        inode.i_blocks = u64::from(read_u32le(b, 0x1C)) | u64::from(read_u16le(b, 0x74)) << 32;
-        inode.i_file_acl = u64::from(read_u32le(b, 0x68)) | u64::from(read_u16le(b, 0x76)) << 32;
+        let lo16_hi16 = |lo, hi| u32::from(read_u16le(b, lo)) | u32::from(read_u16le(b, hi)) << 16;
+        let lo32_hi16 = |lo, hi| u64::from(read_u32le(b, lo)) | u64::from(read_u16le(b, hi)) << 32;
+        let lo32_hi32 = |lo, hi| u64::from(read_u32le(b, lo)) | u64::from(read_u32le(b, hi)) << 32;
+        inode.i_uid = lo16_hi16(0x02, 0x78);
+        inode.i_gid = lo16_hi16(0x18, 0x7A);
+        inode.i_size = lo32_hi32(0x04, 0x6C);
+        inode.i_blocks = lo32_hi16(0x1C, 0x74);
+        inode.i_file_acl = lo32_hi16(0x68, 0x76);
         inode.i_checksum = u32::from(read_u16le(b, I_CHECKSUM_LO));
         if I_CHECKSUM_HI + 2 <= limit {
             inode.i_checksum |= u32::from(read_u16le(b, I_CHECKSUM_HI)) << 16;

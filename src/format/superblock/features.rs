@@ -90,6 +90,7 @@ impl Superblock {
             .collect()
     }
 
+    /// The feature word `set`.
     fn feature_word(&self, set: FeatureSet) -> u32 {
         match set {
             FeatureSet::Compat => self.s_feature_compat,
