@@ -53,6 +53,97 @@ pub fn be32(v: u32) -> [u8; 4] {
     v.to_be_bytes()
 }
 
+// ---- Field tables (used by the format modules) -------------------------------------------
+
+/// A value stored little-endian at a fixed byte offset of an on-disk structure.
+pub(crate) trait LeField: Sized {
+    /// Size on disk in bytes.
+    const SIZE: usize;
+    /// Read the value at `off` (the caller checked the length).
+    fn get(b: &[u8], off: usize) -> Self;
+    /// Write the value at `off`.
+    fn put(&self, b: &mut [u8], off: usize);
+}
+
+macro_rules! le_int {
+    ($t:ty, $n:literal, $read:ident, $write:ident) => {
+        impl LeField for $t {
+            const SIZE: usize = $n;
+            fn get(b: &[u8], off: usize) -> Self {
+                $read(b, off)
+            }
+            fn put(&self, b: &mut [u8], off: usize) {
+                $write(b, off, *self)
+            }
+        }
+    };
+}
+le_int!(u16, 2, read_u16le, write_u16le);
+le_int!(u32, 4, read_u32le, write_u32le);
+le_int!(u64, 8, read_u64le, write_u64le);
+
+impl LeField for u8 {
+    const SIZE: usize = 1;
+    fn get(b: &[u8], off: usize) -> Self {
+        b[off]
+    }
+    fn put(&self, b: &mut [u8], off: usize) {
+        b[off] = *self;
+    }
+}
+
+impl<const N: usize> LeField for [u8; N] {
+    const SIZE: usize = N;
+    fn get(b: &[u8], off: usize) -> Self {
+        std::array::from_fn(|i| b[off + i])
+    }
+    fn put(&self, b: &mut [u8], off: usize) {
+        b[off..off + N].copy_from_slice(self);
+    }
+}
+
+impl<const N: usize> LeField for [u32; N] {
+    const SIZE: usize = 4 * N;
+    fn get(b: &[u8], off: usize) -> Self {
+        std::array::from_fn(|i| read_u32le(b, off + 4 * i))
+    }
+    fn put(&self, b: &mut [u8], off: usize) {
+        for (i, v) in self.iter().enumerate() {
+            write_u32le(b, off + 4 * i, *v);
+        }
+    }
+}
+
+/// The on-disk size of a field, for the `le_fields!` fit checks.
+pub(crate) fn field_size<T: LeField>(_: &T) -> usize {
+    T::SIZE
+}
+
+/// Generates a reader and a writer from one table of `field @ offset` lines. Both take a
+/// `limit`: a field is read or written only if it ends at or before `limit` (fields that do
+/// not fit are left alone), which models `EXT4_FITS_IN_INODE()` and keeps the functions total.
+macro_rules! le_fields {
+    ($read:ident, $write:ident { $($field:ident @ $off:literal),* $(,)? }) => {
+        /// Read this table's fields that end within `limit` bytes of `b`.
+        fn $read(&mut self, b: &[u8], limit: usize) {
+            $(
+                if $off + $crate::bytes::field_size(&self.$field) <= limit {
+                    self.$field = $crate::bytes::LeField::get(b, $off);
+                }
+            )*
+        }
+        /// Write this table's fields that end within `limit` bytes of `b`.
+        fn $write(&self, b: &mut [u8], limit: usize) {
+            $(
+                if $off + $crate::bytes::field_size(&self.$field) <= limit {
+                    $crate::bytes::LeField::put(&self.$field, b, $off);
+                }
+            )*
+        }
+    };
+}
+pub(crate) use le_fields;
+
 #[cfg(test)]
 mod tests {
     use super::*;
