@@ -133,15 +133,15 @@ impl Fs {
 
     /// Set `i_blocks` from a count of 512-byte sectors (model of ext4_inode_blocks_set()).
     pub fn set_inode_blocks(&mut self, ino: Ino, sectors: u64) -> Result<()> {
-        let huge = self.sb.has_ro_compat(sbf::RO_COMPAT_HUGE_FILE);
+        let huge = self.sb.has_ro_compat(sbf::EXT4_FEATURE_RO_COMPAT_HUGE_FILE);
         let bs = self.block_size();
         self.inode_mut(ino).raw.set_blocks_512(sectors, huge, bs)
     }
 
     /// `i_blocks` in 512-byte sectors (model of ext4_inode_blocks()).
     pub fn inode_blocks(&self, ino: Ino) -> u64 {
-        let huge = self.sb.has_ro_compat(sbf::RO_COMPAT_HUGE_FILE);
-        self.inode(ino).raw.blocks_512(huge)
+        let huge = self.sb.has_ro_compat(sbf::EXT4_FEATURE_RO_COMPAT_HUGE_FILE);
+        self.inode(ino).raw.blocks_512(huge, self.block_size())
     }
 
     /// Add (or with a negative count, remove) `nblocks` filesystem blocks to `i_blocks`

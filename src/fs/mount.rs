@@ -90,7 +90,7 @@ impl Fs {
             sb,
         };
         fs.dev.set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
-        if fs.sb.has_incompat(sbf::INCOMPAT_RECOVER) && !fs.opts.read_only {
+        if fs.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) && !fs.opts.read_only {
             return Err(Error::Invalid(
                 "filesystem needs journal recovery (run `e4fuzz recover` first)".into(),
             ));
@@ -105,7 +105,7 @@ impl Fs {
 
     /// Whether the filesystem has the extent feature.
     pub fn has_extents(&self) -> bool {
-        self.sb.has_incompat(sbf::INCOMPAT_EXTENTS)
+        self.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_EXTENTS)
     }
 
     /// The current logical time (seconds), advanced by every modifying operation.
