@@ -1,8 +1,9 @@
 //! The control block shared by the executor and the futures of a run: each thread's status and
 //! held locks, the lock table, the lock order, the trace and the step counter.
 //!
-//! A thread's life: `NotStarted` → `Running` → ((`AtYield` | `AtLock` → [`Blocked`]?) → `Running`)*
-//! → `Done`. A thread is *runnable* when it is `NotStarted`, `AtYield`, `AtLock`, or `Blocked`
+//! A thread's life: `NotStarted` → `Running`, then any number of
+//! (`AtYield` | `AtLock`, maybe then [`Blocked`]) → `Running`, and at last `Done`. A thread is
+//! *runnable* when it is `NotStarted`, `AtYield`, `AtLock`, or `Blocked`
 //! on a lock the grant rule would now give it. Picking a `Blocked` thread grants its lock; picking
 //! an `AtLock` thread makes it try: it takes the lock if it is free for it, else it queues and
 //! becomes `Blocked` without running.

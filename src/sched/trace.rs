@@ -148,7 +148,9 @@ mod tests {
             },
         ];
         let expected = format!(
-            "   0 T1 pick 1 of 2 (schedule[0]) at start\n   0 T1 request i_data_sem(12) write @ {}:{}\n   1 T1 pick (forced) at i_data_sem\n",
+            "   0 T1 pick 1 of 2 (schedule[0]) at start\n   \
+             0 T1 request i_data_sem(12) write @ {}:{}\n   \
+             1 T1 pick (forced) at i_data_sem\n",
             site.file(),
             site.line()
         );
