@@ -14,6 +14,7 @@
 //! | [`dev`] | the simulated disk: sparse copy-on-write blocks, volatile cache, write log |
 //! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
 //! | [`oracle`] | our fsck and the external e2fsck checks |
+//! | [`sched`] | threads of a scenario, locks, yield points, deadlock and lock-order detection |
 //!
 //! Byte order lives in [`bytes`] only; block-number kinds are the newtypes of [`units`].
 
@@ -28,6 +29,7 @@ pub mod error;
 pub mod format;
 pub mod fs;
 pub mod oracle;
+pub mod sched;
 pub mod units;
 
 pub use error::{CorruptKind, Error, Result};
