@@ -125,6 +125,9 @@ pub fn has_tail(buf: &[u8]) -> bool {
 
 /// Model of `ext4_initialize_dirent_tail()`: write an empty tail (checksum 0) in the last 12
 /// bytes.
+///
+/// # Panics
+/// If `buf` is shorter than 12 bytes.
 pub fn init_tail(buf: &mut [u8]) {
     let off = buf.len() - EXT4_DIR_TAIL_SIZE;
     let bs = block_size_of(buf);
@@ -249,6 +252,9 @@ fn write_entry(buf: &mut [u8], off: usize, inode: u32, rec_len: u32, name: &[u8]
 
 /// A fresh directory block: zeros, one unused entry spanning it, and the tail if `with_tail`
 /// (what `ext4_add_entry()` writes into a block it appends).
+///
+/// # Panics
+/// If `buf` is shorter than 12 bytes (24 with the tail).
 pub fn init_block(buf: &mut [u8], with_tail: bool) {
     buf.fill(0);
     let end = entries_end(buf, with_tail);
@@ -264,7 +270,11 @@ pub fn init_block(buf: &mut [u8], with_tail: bool) {
 
 /// Model of `ext4_init_dot_dotdot()` on a zeroed block (as `ext4_init_new_dir()` gets it from
 /// `ext4_append()`): `.` → `self_ino` with `rec_len` 12, `..` → `parent_ino` spanning the rest,
-/// both `EXT4_FT_DIR`; then the tail if `with_tail`.
+/// both `EXT4_FT_DIR`; then the tail if `with_tail`. (The kernel sets the file types only
+/// with the `filetype` feature, which every ext4 image has.)
+///
+/// # Panics
+/// If `buf` is too small for the two entries (and the tail).
 pub fn make_dot_block(buf: &mut [u8], self_ino: Ino, parent_ino: Ino, with_tail: bool) {
     buf.fill(0);
     let dot_len = rec_len_for(1);

@@ -146,6 +146,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn random_blocks_never_panic() {
+        let mut x: u64 = 0xF00D_CAFE_1234_5678;
+        for len in 0..3000usize {
+            let b: Vec<u8> = (0..len % 1030)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()[2]
+                })
+                .collect();
+            assert_eq!(ptrs(&b).count(), b.len() / 4);
+            let bad = check_block_refs(&b, Ino(1), 1, u64::from(u32::MAX));
+            let worst = ptrs(&b).any(|p| p == u32::MAX);
+            assert_eq!(
+                bad.is_err(),
+                worst,
+                "only 0xFFFFFFFF is out of [1, 2^32 - 1)"
+            );
+        }
+    }
+
     /// One `(label, first, last)` per comma-separated item of debugfs' `BLOCKS:` line, e.g.
     /// `(0-11):2137-2148` → ("0-11", 2137, 2148), `(IND):2149` → ("IND", 2149, 2149).
     fn blocks_line(stat: &str) -> Vec<(String, u32, u32)> {

@@ -31,12 +31,14 @@ pub mod descriptor;
 pub mod revoke;
 pub mod superblock;
 
-pub use commit::{build_commit, commit_block_csum_verify, parse_commit, CommitBlock};
+pub use commit::{
+    build_commit, commit_block_csum_set, commit_block_csum_verify, parse_commit, CommitBlock,
+};
 pub use descriptor::{
     block_tag_csum, build_descriptor, descriptor_capacity, parse_descriptor, tag_csum_verify,
     BlockTag,
 };
-pub use revoke::{build_revoke, parse_revoke};
+pub use revoke::{build_revoke, parse_revoke, revoke_capacity};
 pub use superblock::JournalSuperblock;
 
 use crate::bytes::{read_u32be, write_u32be};
@@ -209,6 +211,9 @@ pub fn unescape(data: &mut [u8]) {
 /// Model of `jbd2_descriptor_block_csum_set()`: store in the last 4 bytes the raw CRC-32C of
 /// the whole block (tail zeroed), seeded with `J`. Used for descriptor and revoke blocks; does
 /// nothing without csum v2/v3.
+///
+/// # Panics
+/// If `buf` is shorter than 4 bytes (a block we built ourselves).
 pub fn descriptor_block_csum_set(jsb: &JournalSuperblock, buf: &mut [u8]) {
     if !jsb.csum_v2or3() {
         return;
@@ -219,9 +224,9 @@ pub fn descriptor_block_csum_set(jsb: &JournalSuperblock, buf: &mut [u8]) {
     write_u32be(buf, off, csum);
 }
 
-/// Model of `jbd2_descriptor_block_csum_verify()`: `JournalChecksum("descriptor block")` on a
-/// mismatch (also used for revoke blocks), over the first `s_blocksize` bytes of `buf`. Always
-/// Ok without csum v2/v3.
+/// Model of `jbd2_descriptor_block_csum_verify()`, which recovery also applies to revoke
+/// blocks: `JournalChecksum("descriptor/revoke block tail")` on a mismatch, over the first
+/// `s_blocksize` bytes of `buf`. Always Ok without csum v2/v3.
 pub fn descriptor_block_csum_verify(jsb: &JournalSuperblock, buf: &[u8]) -> Result<()> {
     if !jsb.csum_v2or3() {
         return Ok(());
@@ -235,7 +240,7 @@ pub fn descriptor_block_csum_verify(jsb: &JournalSuperblock, buf: &[u8]) -> Resu
     let body = crc32c_raw(jsb.csum_seed(), &buf[..off]);
     if crc32c_raw(body, &[0; JBD2_BLOCK_TAIL_SIZE]) != read_u32be(buf, off) {
         return Err(Error::Corrupt(CorruptKind::JournalChecksum(
-            "descriptor block",
+            "descriptor/revoke block tail",
         )));
     }
     Ok(())
@@ -416,7 +421,7 @@ mod tests {
         let mut d = log[1].clone();
         d[20] ^= 1;
         let desc = Err(Error::Corrupt(CorruptKind::JournalChecksum(
-            "descriptor block",
+            "descriptor/revoke block tail",
         )));
         assert_eq!(descriptor_block_csum_verify(&jsb, &d), desc);
         let mut r = log[6].clone();

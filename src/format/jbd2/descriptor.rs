@@ -332,7 +332,7 @@ mod tests {
         let mut b = good;
         b[12] ^= 1;
         let bad = Err(Error::Corrupt(CorruptKind::JournalChecksum(
-            "descriptor block",
+            "descriptor/revoke block tail",
         )));
         assert_eq!(descriptor_block_csum_verify(&jsb, &b), bad);
     }

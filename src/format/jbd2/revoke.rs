@@ -41,6 +41,11 @@ fn csum_size(jsb: &JournalSuperblock) -> usize {
 pub fn parse_revoke(buf: &[u8], jsb: &JournalSuperblock) -> Result<Vec<u64>> {
     let buf = journal_block(buf, jsb, CorruptKind::JournalRevoke)?;
     expect_header(buf, JBD2_REVOKE_BLOCK, CorruptKind::JournalRevoke)?;
+    if buf.len() < REVOKE_HEADER_SIZE {
+        return Err(Error::Corrupt(CorruptKind::JournalRevoke(
+            "block too short",
+        )));
+    }
     let rcount = u64::from(read_u32be(buf, 0xC));
     let limit = buf.len() - csum_size(jsb);
     if rcount > u64::try_from(limit).unwrap_or(u64::MAX) {
