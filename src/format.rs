@@ -11,3 +11,5 @@ pub mod indirect;
 pub mod inode;
 pub mod jbd2;
 pub mod superblock;
+#[cfg(test)]
+pub(crate) mod testimg;
