@@ -119,7 +119,12 @@ pub fn main() -> i32 {
 
 fn run(cmd: Command) -> Result<i32> {
     match cmd {
-        Command::Put { image, path, from, offset } => {
+        Command::Put {
+            image,
+            path,
+            from,
+            offset,
+        } => {
             let data = std::fs::read(&from)
                 .map_err(|e| Error::host(format!("{}: {e}", from.display())))?;
             with_fs(&image, |fs| {
@@ -143,7 +148,12 @@ fn run(cmd: Command) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Punch { image, path, offset, len } => with_fs(&image, |fs| {
+        Command::Punch {
+            image,
+            path,
+            offset,
+            len,
+        } => with_fs(&image, |fs| {
             let ino = fs.resolve(&path)?;
             fs.punch_hole(ino, offset, len)
         }),
@@ -153,7 +163,9 @@ fn run(cmd: Command) -> Result<i32> {
         }),
         Command::Rm { image, path } => with_fs(&image, |fs| {
             let ino = fs.resolve(&path)?;
-            if fs.inode(ino).raw.i_mode & crate::format::inode::S_IFMT == crate::format::inode::S_IFDIR {
+            if fs.inode(ino).raw.i_mode & crate::format::inode::S_IFMT
+                == crate::format::inode::S_IFDIR
+            {
                 fs.rmdir(&path)
             } else {
                 fs.unlink(&path)

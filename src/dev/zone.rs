@@ -110,7 +110,9 @@ impl ZoneMap {
     /// Like [`ZoneMap::add`], but for ranges read from untrusted metadata: an overlapping or
     /// wrapping range is not added, and the call returns false.
     pub fn try_add(&mut self, start: Pblk, len: u64, zone: Zone) -> bool {
-        let Some(end) = start.0.checked_add(len) else { return false };
+        let Some(end) = start.0.checked_add(len) else {
+            return false;
+        };
         if len == 0 {
             return true;
         }

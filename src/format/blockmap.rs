@@ -112,7 +112,12 @@ fn walk_indirect(ctx: &mut WalkCtx<'_>, i_block: &[u8; 60], map: &mut BlockMap) 
     for (i, &p) in ptrs.iter().enumerate().take(12) {
         if p != 0 {
             check_ptr(ctx, p)?;
-            map.push(Run { lblk: i as u32, pblk: u64::from(p), len: 1, unwritten: false });
+            map.push(Run {
+                lblk: i as u32,
+                pblk: u64::from(p),
+                len: 1,
+                unwritten: false,
+            });
         }
     }
     let mut base = 12u64;
@@ -125,9 +130,18 @@ fn walk_indirect(ctx: &mut WalkCtx<'_>, i_block: &[u8; 60], map: &mut BlockMap) 
     Ok(())
 }
 
-fn walk_ind_block(ctx: &mut WalkCtx<'_>, blk: u32, level: u8, base: u64, map: &mut BlockMap) -> Result<()> {
+fn walk_ind_block(
+    ctx: &mut WalkCtx<'_>,
+    blk: u32,
+    level: u8,
+    base: u64,
+    map: &mut BlockMap,
+) -> Result<()> {
     check_ptr(ctx, blk)?;
-    map.meta.push(MetaBlock { pblk: u64::from(blk), kind: MetaKind::Indirect(level) });
+    map.meta.push(MetaBlock {
+        pblk: u64::from(blk),
+        kind: MetaKind::Indirect(level),
+    });
     let buf = (ctx.read)(Pblk(u64::from(blk)))?;
     let n = u64::from(ctx.block_size / 4);
     let span = n.pow(u32::from(level) - 1);
@@ -138,8 +152,14 @@ fn walk_ind_block(ctx: &mut WalkCtx<'_>, blk: u32, level: u8, base: u64, map: &m
         let lblk = base + i as u64 * span;
         if level == 1 {
             check_ptr(ctx, p)?;
-            let lblk = u32::try_from(lblk).map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
-            map.push(Run { lblk, pblk: u64::from(p), len: 1, unwritten: false });
+            let lblk =
+                u32::try_from(lblk).map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
+            map.push(Run {
+                lblk,
+                pblk: u64::from(p),
+                len: 1,
+                unwritten: false,
+            });
         } else {
             walk_ind_block(ctx, p, level - 1, lblk, map)?;
         }
@@ -150,13 +170,20 @@ fn walk_ind_block(ctx: &mut WalkCtx<'_>, blk: u32, level: u8, base: u64, map: &m
 fn check_ptr(ctx: &WalkCtx<'_>, p: u32) -> Result<()> {
     let p = u64::from(p);
     if p < ctx.first_block || p >= ctx.nr_blocks {
-        return Err(CorruptKind::IndirectBlockOutOfRange { ino: ctx.ino, pblk: Pblk(p) }.into());
+        return Err(CorruptKind::IndirectBlockOutOfRange {
+            ino: ctx.ino,
+            pblk: Pblk(p),
+        }
+        .into());
     }
     Ok(())
 }
 
 fn check_range(ctx: &WalkCtx<'_>, start: u64, len: u64) -> Result<()> {
-    if start < ctx.first_block || len == 0 || start.checked_add(len).is_none_or(|e| e > ctx.nr_blocks) {
+    if start < ctx.first_block
+        || len == 0
+        || start.checked_add(len).is_none_or(|e| e > ctx.nr_blocks)
+    {
         return Err(CorruptKind::ExtentRange(ctx.ino).into());
     }
     Ok(())
@@ -178,7 +205,12 @@ fn walk_extent_node(
                 if map.runs.last().is_some_and(|r| r.lblk + r.len > e.ee_block) {
                     return Err(CorruptKind::ExtentOrder(ctx.ino).into());
                 }
-                map.push(Run { lblk: e.ee_block, pblk: e.ee_start, len: e.len(), unwritten: e.is_unwritten() });
+                map.push(Run {
+                    lblk: e.ee_block,
+                    pblk: e.ee_start,
+                    len: e.len(),
+                    unwritten: e.is_unwritten(),
+                });
             }
         }
         NodeEntries::Index(idxs) => {
@@ -190,7 +222,10 @@ fn walk_extent_node(
                     extent::extent_block_csum_verify(seed, &buf, ctx.ino)?;
                 }
                 let depth = node.header.eh_depth - 1;
-                map.meta.push(MetaBlock { pblk: ix.ei_leaf, kind: MetaKind::ExtentNode(depth) });
+                map.meta.push(MetaBlock {
+                    pblk: ix.ei_leaf,
+                    kind: MetaKind::ExtentNode(depth),
+                });
                 walk_extent_node(ctx, &child, Some(depth), map)?;
             }
         }

@@ -41,7 +41,11 @@ impl Fs {
             let data = self.init_block_bitmap(g);
             self.bufs.map.insert(
                 blk.0,
-                crate::fs::ext4_jbd2::Buffer { data, zone: Zone::Bitmap, dirty: false },
+                crate::fs::ext4_jbd2::Buffer {
+                    data,
+                    zone: Zone::Bitmap,
+                    dirty: false,
+                },
             );
         } else {
             self.bread(blk, Zone::Bitmap)?;
@@ -63,7 +67,8 @@ impl Fs {
             }
         };
         if self.sb.bg_has_super(g.0) {
-            let meta = 1 + u64::from(self.sb.gdt_blocks()) + u64::from(self.sb.s_reserved_gdt_blocks);
+            let meta =
+                1 + u64::from(self.sb.gdt_blocks()) + u64::from(self.sb.s_reserved_gdt_blocks);
             (0..meta).for_each(|i| mark(start + i));
         }
         let itb = u64::from(self.sb.itable_blocks());
@@ -104,7 +109,11 @@ impl Fs {
             return Err(Error::NoSpace);
         }
         let first = u64::from(self.sb.s_first_data_block);
-        let goal = if goal.0 < first || goal.0 >= self.sb.s_blocks_count { first } else { goal.0 };
+        let goal = if goal.0 < first || goal.0 >= self.sb.s_blocks_count {
+            first
+        } else {
+            goal.0
+        };
         let ngroups = self.sb.groups_count();
         let g0 = self.sb.group_of_block(goal);
         for i in 0..=ngroups {
@@ -139,13 +148,24 @@ impl Fs {
 
     /// Set (allocate) or clear (free) `n` bits of group `g` from `bit`, keeping the descriptor
     /// and superblock counts exact.
-    fn mark_blocks(&mut self, h: &mut Handle, g: Group, bit: u32, n: u32, used: bool) -> Result<()> {
+    fn mark_blocks(
+        &mut self,
+        h: &mut Handle,
+        g: Group,
+        bit: u32,
+        n: u32,
+        used: bool,
+    ) -> Result<()> {
         let blk = self.read_block_bitmap(g)?;
         self.get_write_access(h, blk, Zone::Bitmap)?;
         {
             let bits = self.buf_mut(blk);
             for b in bit..bit + n {
-                assert_eq!(bitmap::test_bit(bits, b), !used, "double alloc/free of bit {b} in group {g}");
+                assert_eq!(
+                    bitmap::test_bit(bits, b),
+                    !used,
+                    "double alloc/free of bit {b} in group {g}"
+                );
                 if used {
                     bitmap::set_bit(bits, b);
                 } else {
@@ -166,7 +186,13 @@ impl Fs {
 
     /// Model of ext4_free_blocks(): return `count` blocks from `start` to the free pool.
     /// Metadata blocks are forgotten from the buffer cache (`EXT4_FREE_BLOCKS_FORGET`).
-    pub fn free_blocks(&mut self, h: &mut Handle, start: Pblk, count: u32, metadata: bool) -> Result<()> {
+    pub fn free_blocks(
+        &mut self,
+        h: &mut Handle,
+        start: Pblk,
+        count: u32,
+        metadata: bool,
+    ) -> Result<()> {
         let mut b = start.0;
         let end = start.0 + u64::from(count);
         while b < end {

@@ -49,7 +49,11 @@ impl Fs {
     /// Model of ext4_journal_start(): begin a handle with `credits` blocks reserved.
     pub fn journal_start(&mut self, credits: u32) -> Result<Handle> {
         self.check_writable()?;
-        Ok(Handle { credits, used: 0, dirtied: Default::default() })
+        Ok(Handle {
+            credits,
+            used: 0,
+            dirtied: Default::default(),
+        })
     }
 
     /// Model of ext4_journal_stop().
@@ -79,7 +83,14 @@ impl Fs {
                 return Err(crate::error::CorruptKind::BlockOutOfRange(blk).into());
             }
             let data = self.dev.read_block_as(blk, zone)?.to_vec();
-            self.bufs.map.insert(blk.0, Buffer { data, zone, dirty: false });
+            self.bufs.map.insert(
+                blk.0,
+                Buffer {
+                    data,
+                    zone,
+                    dirty: false,
+                },
+            );
         }
         Ok(())
     }
@@ -97,7 +108,14 @@ impl Fs {
     pub fn get_create_access(&mut self, h: &mut Handle, blk: Pblk, zone: Zone) -> Result<()> {
         self.check_writable()?;
         let data = vec![0u8; self.block_size() as usize];
-        self.bufs.map.insert(blk.0, Buffer { data, zone, dirty: false });
+        self.bufs.map.insert(
+            blk.0,
+            Buffer {
+                data,
+                zone,
+                dirty: false,
+            },
+        );
         self.note_dirtied(h, blk);
         Ok(())
     }
@@ -113,14 +131,25 @@ impl Fs {
     /// # Panics
     /// If the block is not cached: a caller that skipped `get_write_access` is a bug in our code.
     pub fn buf_mut(&mut self, blk: Pblk) -> &mut [u8] {
-        let b = self.bufs.map.get_mut(&blk.0).expect("buf_mut without get_write_access");
+        let b = self
+            .bufs
+            .map
+            .get_mut(&blk.0)
+            .expect("buf_mut without get_write_access");
         &mut b.data
     }
 
     /// Model of ext4_handle_dirty_metadata(): the buffer was modified under this handle.
     pub fn dirty_metadata(&mut self, h: &mut Handle, blk: Pblk) -> Result<()> {
-        assert!(h.dirtied.contains(&blk.0), "dirty_metadata without write access");
-        let b = self.bufs.map.get_mut(&blk.0).expect("dirty buffer not cached");
+        assert!(
+            h.dirtied.contains(&blk.0),
+            "dirty_metadata without write access"
+        );
+        let b = self
+            .bufs
+            .map
+            .get_mut(&blk.0)
+            .expect("dirty buffer not cached");
         b.dirty = true;
         // No journal: write through.
         let (data, zone) = (b.data.clone(), b.zone);
@@ -138,8 +167,13 @@ impl Fs {
 
     /// Write every dirty metadata buffer home.
     pub(crate) fn flush_metadata(&mut self) -> Result<()> {
-        let dirty: Vec<u64> =
-            self.bufs.map.iter().filter(|(_, b)| b.dirty).map(|(k, _)| *k).collect();
+        let dirty: Vec<u64> = self
+            .bufs
+            .map
+            .iter()
+            .filter(|(_, b)| b.dirty)
+            .map(|(k, _)| *k)
+            .collect();
         for blk in dirty {
             let b = &self.bufs.map[&blk];
             let (data, zone) = (b.data.clone(), b.zone);

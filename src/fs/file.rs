@@ -58,12 +58,22 @@ impl Fs {
         self.iget(ino)?;
         let bs = u64::from(self.block_size());
         if off / bs != (off + data.len() as u64).saturating_sub(1) / bs {
-            return Err(Error::Invalid("mmap store must stay within one block".into()));
+            return Err(Error::Invalid(
+                "mmap store must stay within one block".into(),
+            ));
         }
         if off + data.len() as u64 > self.inode(ino).raw.i_size {
-            return Err(Error::Invalid("mmap store past end of file (SIGBUS)".into()));
+            return Err(Error::Invalid(
+                "mmap store past end of file (SIGBUS)".into(),
+            ));
         }
-        self.write_one_block_inner(ino, Lblk((off / bs) as u32), (off % bs) as usize, data, false)
+        self.write_one_block_inner(
+            ino,
+            Lblk((off / bs) as u32),
+            (off % bs) as usize,
+            data,
+            false,
+        )
     }
 
     fn write_one_block(&mut self, ino: Ino, lblk: Lblk, at: usize, src: &[u8]) -> Result<()> {
@@ -78,7 +88,6 @@ impl Fs {
         src: &[u8],
         extend: bool,
     ) -> Result<()> {
-        let bs = self.block_size() as usize;
         let mut h = self.journal_start(WRITE_CREDITS)?;
         let res = self.write_begin_end(&mut h, ino, lblk, at, src, extend);
         let stop = self.journal_stop(h);
@@ -96,13 +105,21 @@ impl Fs {
     ) -> Result<()> {
         let bs = self.block_size() as usize;
         let cached = self.pages.map.contains_key(&(ino, lblk));
-        let old = if cached || (at == 0 && src.len() == bs) { None } else { Some(self.read_block_of(ino, lblk)?) };
+        let old = if cached || (at == 0 && src.len() == bs) {
+            None
+        } else {
+            Some(self.read_block_of(ino, lblk)?)
+        };
         let m = self.map_blocks(Some(h), ino, lblk, 1, MapFlags::CREATE)?;
         if m.is_new() {
             self.jbd2_inode_add_write(h, ino);
         }
         let page = self.pages.map.entry((ino, lblk)).or_insert_with(|| Page {
-            data: if m.is_new() { vec![0u8; bs] } else { old.unwrap_or_else(|| vec![0u8; bs]) },
+            data: if m.is_new() {
+                vec![0u8; bs]
+            } else {
+                old.unwrap_or_else(|| vec![0u8; bs])
+            },
             dirty: false,
         });
         page.data[at..at + src.len()].copy_from_slice(src);
@@ -129,7 +146,10 @@ impl Fs {
         }
         let m = self.map_blocks(None, ino, lblk, 1, MapFlags::LOOKUP)?;
         if m.is_mapped() {
-            Ok(self.dev.read_block_as(m.pblk, crate::dev::Zone::Data)?.to_vec())
+            Ok(self
+                .dev
+                .read_block_as(m.pblk, crate::dev::Zone::Data)?
+                .to_vec())
         } else {
             Ok(vec![0u8; self.block_size() as usize])
         }
@@ -151,14 +171,22 @@ impl Fs {
                 pos += n;
                 continue;
             }
-            let m = self.map_blocks(None, ino, lblk, ((end - pos).div_ceil(bs)).min(u64::from(u32::MAX)) as u32, MapFlags::LOOKUP)?;
+            let m = self.map_blocks(
+                None,
+                ino,
+                lblk,
+                ((end - pos).div_ceil(bs)).min(u64::from(u32::MAX)) as u32,
+                MapFlags::LOOKUP,
+            )?;
             let run = (u64::from(m.len) * bs - pos % bs).min(end - pos);
             if m.is_mapped() {
                 let mut left = run;
                 let mut p = pos;
                 while left > 0 {
                     let l = (p / bs) as u32 - lblk.0;
-                    let blk = self.dev.read_block_as(m.pblk + u64::from(l), crate::dev::Zone::Data)?;
+                    let blk = self
+                        .dev
+                        .read_block_as(m.pblk + u64::from(l), crate::dev::Zone::Data)?;
                     let k = (bs - p % bs).min(left);
                     out.extend_from_slice(&blk[(p % bs) as usize..(p % bs + k) as usize]);
                     p += k;
@@ -217,14 +245,23 @@ impl Fs {
     }
 
     /// Zero bytes `[from, to)` of one block if it is mapped (model of ext4_block_zero_page_range()).
-    fn zero_in_block(&mut self, h: &mut Handle, ino: Ino, lblk: Lblk, from: usize, to: usize) -> Result<()> {
+    fn zero_in_block(
+        &mut self,
+        h: &mut Handle,
+        ino: Ino,
+        lblk: Lblk,
+        from: usize,
+        to: usize,
+    ) -> Result<()> {
         let m = self.map_blocks(Some(h), ino, lblk, 1, MapFlags::LOOKUP)?;
         if !m.is_mapped() && !self.pages.map.contains_key(&(ino, lblk)) {
             return Ok(());
         }
         let mut data = self.read_block_of(ino, lblk)?;
         data[from..to].fill(0);
-        self.pages.map.insert((ino, lblk), Page { data, dirty: true });
+        self.pages
+            .map
+            .insert((ino, lblk), Page { data, dirty: true });
         Ok(())
     }
 
@@ -246,7 +283,13 @@ impl Fs {
             let last_full = end / bs; // exclusive
             if off % bs != 0 {
                 let stop = if end / bs == off / bs { end % bs } else { bs };
-                self.zero_in_block(&mut h, ino, Lblk((off / bs) as u32), (off % bs) as usize, stop as usize)?;
+                self.zero_in_block(
+                    &mut h,
+                    ino,
+                    Lblk((off / bs) as u32),
+                    (off % bs) as usize,
+                    stop as usize,
+                )?;
             }
             if end % bs != 0 && (end / bs != off / bs || off % bs == 0) {
                 self.zero_in_block(&mut h, ino, Lblk((end / bs) as u32), 0, (end % bs) as usize)?;
@@ -273,19 +316,32 @@ impl Fs {
         self.iget(ino)?;
         self.check_regular(ino)?;
         if !self.inode(ino).is_extents() {
-            return Err(Error::NotSupported("fallocate needs an extent-mapped file".into()));
+            return Err(Error::NotSupported(
+                "fallocate needs an extent-mapped file".into(),
+            ));
         }
         let bs = u64::from(self.block_size());
         let end = off.checked_add(len).ok_or(Error::TooBig)?;
         if len == 0 || end > max_file_size(self.block_size(), true) {
-            return Err(if len == 0 { Error::Invalid("zero length".into()) } else { Error::TooBig });
+            return Err(if len == 0 {
+                Error::Invalid("zero length".into())
+            } else {
+                Error::TooBig
+            });
         }
         let mut lblk = off / bs;
         let last = end.div_ceil(bs);
         while lblk < last {
             let mut h = self.journal_start(WRITE_CREDITS)?;
-            let want = (last - lblk).min(u64::from(crate::format::extent::EXT_UNWRITTEN_MAX_LEN)) as u32;
-            let res = self.map_blocks(Some(&mut h), ino, Lblk(lblk as u32), want, MapFlags::CREATE_UNWRIT_EXT);
+            let want =
+                (last - lblk).min(u64::from(crate::format::extent::EXT_UNWRITTEN_MAX_LEN)) as u32;
+            let res = self.map_blocks(
+                Some(&mut h),
+                ino,
+                Lblk(lblk as u32),
+                want,
+                MapFlags::CREATE_UNWRIT_EXT,
+            );
             let res = res.and_then(|m| {
                 debug_assert!(m.flags & EXT4_MAP_UNWRITTEN != 0 || m.is_mapped());
                 let info = self.inode_mut(ino);

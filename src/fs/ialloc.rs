@@ -23,7 +23,11 @@ impl Fs {
             bitmap::mark_bitmap_end(self.sb.s_inodes_per_group, (bs * 8) as u32, &mut data);
             self.bufs.map.insert(
                 blk.0,
-                crate::fs::ext4_jbd2::Buffer { data, zone: Zone::Bitmap, dirty: false },
+                crate::fs::ext4_jbd2::Buffer {
+                    data,
+                    zone: Zone::Bitmap,
+                    dirty: false,
+                },
             );
         } else {
             self.bread(blk, Zone::Bitmap)?;
@@ -103,10 +107,16 @@ impl Fs {
         let parent_flags = self.inodes.get(&dir).map_or(0, |d| d.raw.i_flags);
         raw.i_flags = ext4_mask_flags(mode, parent_flags & EXT4_FL_INHERITED);
         let csum_seed = fi::inode_csum_seed(self.sb.csum_seed(), ino, raw.i_generation);
-        let info = InodeInfo { ino, raw, state: EXT4_STATE_NEW, csum_seed };
+        let info = InodeInfo {
+            ino,
+            raw,
+            state: EXT4_STATE_NEW,
+            csum_seed,
+        };
         self.inodes.insert(ino, info);
         let kind = mode & fi::S_IFMT;
-        if self.has_extents() && (kind == fi::S_IFDIR || kind == fi::S_IFREG || kind == fi::S_IFLNK) {
+        if self.has_extents() && (kind == fi::S_IFDIR || kind == fi::S_IFREG || kind == fi::S_IFLNK)
+        {
             self.inode_mut(ino).raw.i_flags |= fi::EXT4_EXTENTS_FL;
             self.ext_tree_init(ino);
         }
@@ -117,7 +127,13 @@ impl Fs {
     pub fn ext_tree_init(&mut self, ino: Ino) {
         use crate::format::extent::{ExtentHeader, ExtentNode, NodeEntries, EXT4_EXT_MAGIC};
         let node = ExtentNode {
-            header: ExtentHeader { eh_magic: EXT4_EXT_MAGIC, eh_entries: 0, eh_max: 4, eh_depth: 0, eh_generation: 0 },
+            header: ExtentHeader {
+                eh_magic: EXT4_EXT_MAGIC,
+                eh_entries: 0,
+                eh_max: 4,
+                eh_depth: 0,
+                eh_generation: 0,
+            },
             entries: NodeEntries::Leaf(Vec::new()),
         };
         let mut root = [0u8; 60];
@@ -133,7 +149,10 @@ impl Fs {
         let bit = (ino.0 - 1) % self.sb.s_inodes_per_group;
         let blk = self.read_inode_bitmap(g)?;
         self.get_write_access(h, blk, Zone::Bitmap)?;
-        assert!(bitmap::test_bit(self.buf_mut(blk), bit), "freeing free inode {ino}");
+        assert!(
+            bitmap::test_bit(self.buf_mut(blk), bit),
+            "freeing free inode {ino}"
+        );
         bitmap::clear_bit(self.buf_mut(blk), bit);
         let bits = self.bufs.map[&blk.0].data.clone();
         let gd = &mut self.gds[g.0 as usize];
@@ -153,13 +172,27 @@ impl Fs {
 /// `EXT4_FL_INHERITED` (ext4.h): the flags a new inode inherits from its directory (SECRM,
 /// UNRM, COMPR, SYNC, NODUMP, NOATIME, NOCOMPR, JOURNAL_DATA, NOTAIL, DIRSYNC, DAX,
 /// PROJINHERIT, CASEFOLD).
-pub const EXT4_FL_INHERITED: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x400 | 0x4000 | 0x8000
-    | 0x1_0000 | 0x200_0000 | 0x2000_0000 | 0x4000_0000;
+pub const EXT4_FL_INHERITED: u32 = 0x1
+    | 0x2
+    | 0x4
+    | 0x8
+    | 0x40
+    | 0x80
+    | 0x400
+    | 0x4000
+    | 0x8000
+    | 0x1_0000
+    | 0x200_0000
+    | 0x2000_0000
+    | 0x4000_0000;
 
 /// Model of ext4_mask_flags(): directories keep every inherited flag, regular files drop the
 /// directory-only ones, other files keep only NODUMP/NOATIME.
 fn ext4_mask_flags(mode: u16, flags: u32) -> u32 {
-    const REG_FLMASK: u32 = !(fi::EXT4_DIRSYNC_FL | fi::EXT4_TOPDIR_FL | fi::EXT4_CASEFOLD_FL | fi::EXT4_PROJINHERIT_FL);
+    const REG_FLMASK: u32 = !(fi::EXT4_DIRSYNC_FL
+        | fi::EXT4_TOPDIR_FL
+        | fi::EXT4_CASEFOLD_FL
+        | fi::EXT4_PROJINHERIT_FL);
     const OTHER_FLMASK: u32 = fi::EXT4_NODUMP_FL | fi::EXT4_NOATIME_FL;
     match mode & fi::S_IFMT {
         fi::S_IFDIR => flags,

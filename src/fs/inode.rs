@@ -97,13 +97,22 @@ impl Fs {
         }
         let raw = Inode::parse(rec, isz, ino)?;
         if raw.i_flags & fi::EXT4_EXTENTS_FL != 0 && !self.has_extents() {
-            return Err(CorruptKind::InodeField { ino, field: "i_flags (EXTENTS_FL)" }.into());
+            return Err(CorruptKind::InodeField {
+                ino,
+                field: "i_flags (EXTENTS_FL)",
+            }
+            .into());
         }
         if raw.i_flags & fi::EXT4_INLINE_DATA_FL != 0 {
             return Err(Error::Unsupported("inline data inode".into()));
         }
         let csum_seed = fi::inode_csum_seed(seed, ino, raw.i_generation);
-        Ok(InodeInfo { ino, raw, state: 0, csum_seed })
+        Ok(InodeInfo {
+            ino,
+            raw,
+            state: 0,
+            csum_seed,
+        })
     }
 
     /// Model of ext4_mark_inode_dirty() → ext4_do_update_inode(): write the in-core inode into
@@ -115,7 +124,10 @@ impl Fs {
         let seed = self.sb.csum_seed();
         let csum = self.sb.metadata_csum();
         self.get_write_access(h, blk, Zone::InodeTable)?;
-        let info = self.inodes.get_mut(&ino).expect("mark_inode_dirty on an unloaded inode");
+        let info = self
+            .inodes
+            .get_mut(&ino)
+            .expect("mark_inode_dirty on an unloaded inode");
         let new = info.test_state(EXT4_STATE_NEW);
         info.state &= !EXT4_STATE_NEW;
         let raw = info.raw.clone();

@@ -69,7 +69,12 @@ pub struct MapResult {
 impl MapResult {
     /// A hole of `len` blocks at `lblk`.
     pub fn hole(lblk: Lblk, len: u32) -> MapResult {
-        MapResult { lblk, pblk: Pblk(0), len, flags: 0 }
+        MapResult {
+            lblk,
+            pblk: Pblk(0),
+            len,
+            flags: 0,
+        }
     }
 
     /// Whether the range is backed by written blocks (`EXT4_MAP_MAPPED` without UNWRITTEN).

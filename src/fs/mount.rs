@@ -43,8 +43,6 @@ pub struct Fs {
     pub(crate) next_generation: u32,
     /// Logical clock for timestamps.
     pub(crate) clock: u32,
-    /// Groups whose descriptor changed since the last write-out.
-    pub(crate) dirty_groups: std::collections::BTreeSet<u32>,
 }
 
 impl Fs {
@@ -74,7 +72,9 @@ impl Fs {
             )));
         }
         if sb.s_blocks_count > dev.nr_blocks() {
-            return Err(CorruptKind::SuperblockGeometry("s_blocks_count (past end of image)").into());
+            return Err(
+                CorruptKind::SuperblockGeometry("s_blocks_count (past end of image)").into(),
+            );
         }
         let gds = read_group_descs(&mut dev, &sb)?;
         let mut fs = Fs {
@@ -86,10 +86,10 @@ impl Fs {
             pages: PageCache::default(),
             next_generation: sb.s_inodes_count.wrapping_sub(sb.s_free_inodes_count),
             clock: EPOCH,
-            dirty_groups: Default::default(),
             sb,
         };
-        fs.dev.set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
+        fs.dev
+            .set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
         if fs.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) && !fs.opts.read_only {
             return Err(Error::Invalid(
                 "filesystem needs journal recovery (run `e4fuzz recover` first)".into(),
@@ -161,8 +161,8 @@ impl Fs {
 
 fn read_head(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| Error::host(format!("{}: {e}", path.display())))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::host(format!("{}: {e}", path.display())))?;
     let mut head = vec![0u8; 2048];
     let mut got = 0;
     while got < head.len() {
@@ -234,7 +234,11 @@ pub(crate) fn zone_map(sb: &Superblock, gds: &[GroupDesc]) -> crate::dev::ZoneMa
     for gd in gds {
         map.try_add(Pblk(gd.bg_block_bitmap), 1, Zone::Bitmap);
         map.try_add(Pblk(gd.bg_inode_bitmap), 1, Zone::Bitmap);
-        map.try_add(Pblk(gd.bg_inode_table), u64::from(sb.itable_blocks()), Zone::InodeTable);
+        map.try_add(
+            Pblk(gd.bg_inode_table),
+            u64::from(sb.itable_blocks()),
+            Zone::InodeTable,
+        );
     }
     map
 }

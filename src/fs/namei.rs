@@ -27,7 +27,13 @@ impl Fs {
         let mut out = Vec::new();
         let mut l = 0u64;
         while l < n {
-            let m = self.map_blocks(None, dir, Lblk(l as u32), (n - l).min(1 << 20) as u32, MapFlags::LOOKUP)?;
+            let m = self.map_blocks(
+                None,
+                dir,
+                Lblk(l as u32),
+                (n - l).min(1 << 20) as u32,
+                MapFlags::LOOKUP,
+            )?;
             if m.is_mapped() {
                 (0..m.len).for_each(|i| out.push((Lblk(l as u32 + i), m.pblk + u64::from(i))));
             }
@@ -53,14 +59,22 @@ impl Fs {
         self.check_dir(dir)?;
         let mut out = Vec::new();
         for (_, pblk) in self.dir_blocks(dir)? {
-            out.extend(self.dir_block(dir, pblk)?.into_iter().filter(|e| e.inode != 0));
+            out.extend(
+                self.dir_block(dir, pblk)?
+                    .into_iter()
+                    .filter(|e| e.inode != 0),
+            );
         }
         Ok(out)
     }
 
     /// Model of ext4_lookup(): the inode a name refers to in `dir`.
     pub fn lookup(&mut self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
-        Ok(self.readdir(dir)?.into_iter().find(|e| e.name == name).map(|e| Ino(e.inode)))
+        Ok(self
+            .readdir(dir)?
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| Ino(e.inode)))
     }
 
     fn check_dir(&self, ino: Ino) -> Result<()> {
@@ -78,7 +92,9 @@ impl Fs {
             if self.inode(cur).raw.i_mode & fi::S_IFMT != fi::S_IFDIR {
                 return Err(Error::NotDir(path.to_string()));
             }
-            cur = self.lookup(cur, comp.as_bytes())?.ok_or_else(|| Error::NotFound(path.to_string()))?;
+            cur = self
+                .lookup(cur, comp.as_bytes())?
+                .ok_or_else(|| Error::NotFound(path.to_string()))?;
         }
         self.iget(cur)?;
         Ok(cur)
@@ -102,27 +118,36 @@ impl Fs {
 
     fn check_modifiable_dir(&self, dir: Ino) -> Result<()> {
         if self.inode(dir).raw.i_flags & fi::EXT4_INDEX_FL != 0 {
-            return Err(Error::Unsupported("modifying a hashed (htree) directory".into()));
+            return Err(Error::Unsupported(
+                "modifying a hashed (htree) directory".into(),
+            ));
         }
         Ok(())
     }
 
     /// Model of ext4_add_entry(): add `name → ino` to `dir`, appending a block if no block
     /// has room (ext4_append()).
-    pub fn add_link(&mut self, h: &mut Handle, dir: Ino, name: &[u8], ino: Ino, ft: u8) -> Result<()> {
+    pub fn add_link(
+        &mut self,
+        h: &mut Handle,
+        dir: Ino,
+        name: &[u8],
+        ino: Ino,
+        ft: u8,
+    ) -> Result<()> {
         self.check_modifiable_dir(dir)?;
         let tail = self.sb.metadata_csum();
         for (_, pblk) in self.dir_blocks(dir)? {
             self.dir_block(dir, pblk)?;
             let mut copy = self.bufs.map[&pblk.0].data.clone();
-            if dir::add_entry(&mut copy, tail, ino.0, name, ft)? {
+            if dir::add_entry(&mut copy, dir, tail, ino, name, ft)? {
                 self.get_write_access(h, pblk, Zone::DirData)?;
                 self.buf_mut(pblk).copy_from_slice(&copy);
                 return self.dirty_dir_block(h, dir, pblk);
             }
         }
         let pblk = self.append_dir_block(h, dir)?;
-        let ok = dir::add_entry(self.buf_mut(pblk), tail, ino.0, name, ft)?;
+        let ok = dir::add_entry(self.buf_mut(pblk), dir, tail, ino, name, ft)?;
         assert!(ok, "a name must fit in an empty directory block");
         self.dirty_dir_block(h, dir, pblk)
     }
@@ -148,7 +173,8 @@ impl Fs {
         let lblk = Lblk((size / bs) as u32);
         let m = self.map_blocks(Some(h), dir, lblk, 1, MapFlags::CREATE)?;
         self.get_create_access(h, m.pblk, Zone::DirData)?;
-        dir::init_block(self.buf_mut(m.pblk), self.sb.metadata_csum());
+        let tail = self.sb.metadata_csum();
+        dir::init_block(self.buf_mut(m.pblk), tail);
         self.inode_mut(dir).raw.i_size = size + bs;
         Ok(m.pblk)
     }
@@ -162,7 +188,7 @@ impl Fs {
             return Err(Error::Exists(path.to_string()));
         }
         let mut h = self.journal_start(DIR_CREDITS)?;
-        let res = (|| {
+        let res = (|| -> Result<Ino> {
             let ino = self.new_inode(&mut h, dir, fi::S_IFREG | (mode & 0o7777))?;
             self.add_link(&mut h, dir, name.as_bytes(), ino, dir::EXT4_FT_REG_FILE)?;
             Ok(ino)
@@ -182,11 +208,12 @@ impl Fs {
             return Err(Error::Exists(path.to_string()));
         }
         let mut h = self.journal_start(DIR_CREDITS)?;
-        let res = (|| {
+        let res = (|| -> Result<Ino> {
             let ino = self.new_inode(&mut h, parent, fi::S_IFDIR | 0o755)?;
             self.inode_mut(ino).raw.i_links_count = 2;
             let pblk = self.append_dir_block(&mut h, ino)?;
-            dir::make_dot_block(self.buf_mut(pblk), ino.0, parent.0, self.sb.metadata_csum());
+            let tail = self.sb.metadata_csum();
+            dir::make_dot_block(self.buf_mut(pblk), ino, parent, tail);
             self.dirty_dir_block(&mut h, ino, pblk)?;
             self.add_link(&mut h, parent, name.as_bytes(), ino, dir::EXT4_FT_DIR)?;
             self.inode_mut(parent).raw.i_links_count += 1;
@@ -205,7 +232,7 @@ impl Fs {
         for (_, pblk) in self.dir_blocks(dir)? {
             self.dir_block(dir, pblk)?;
             let mut copy = self.bufs.map[&pblk.0].data.clone();
-            if dir::delete_entry(&mut copy, tail, name) {
+            if dir::delete_entry(&mut copy, dir, tail, name)? {
                 self.get_write_access(h, pblk, Zone::DirData)?;
                 self.buf_mut(pblk).copy_from_slice(&copy);
                 return self.dirty_dir_block(h, dir, pblk);
@@ -218,7 +245,9 @@ impl Fs {
     pub fn unlink(&mut self, path: &str) -> Result<()> {
         self.check_writable()?;
         let (dir, name) = self.resolve_parent(path)?;
-        let ino = self.lookup(dir, name.as_bytes())?.ok_or_else(|| Error::NotFound(path.to_string()))?;
+        let ino = self
+            .lookup(dir, name.as_bytes())?
+            .ok_or_else(|| Error::NotFound(path.to_string()))?;
         self.iget(ino)?;
         if self.inode(ino).raw.i_mode & fi::S_IFMT == fi::S_IFDIR {
             return Err(Error::IsDir(path.to_string()));
@@ -230,10 +259,16 @@ impl Fs {
     pub fn rmdir(&mut self, path: &str) -> Result<()> {
         self.check_writable()?;
         let (dir, name) = self.resolve_parent(path)?;
-        let ino = self.lookup(dir, name.as_bytes())?.ok_or_else(|| Error::NotFound(path.to_string()))?;
+        let ino = self
+            .lookup(dir, name.as_bytes())?
+            .ok_or_else(|| Error::NotFound(path.to_string()))?;
         self.iget(ino)?;
         self.check_dir(ino)?;
-        if self.readdir(ino)?.iter().any(|e| e.name != b"." && e.name != b"..") {
+        if self
+            .readdir(ino)?
+            .iter()
+            .any(|e| e.name != b"." && e.name != b"..")
+        {
             return Err(Error::NotEmpty(path.to_string()));
         }
         self.drop_link(dir, name.as_bytes(), ino, true)
@@ -245,7 +280,11 @@ impl Fs {
             self.remove_link(&mut h, dir, name)?;
             let now = self.now();
             let info = self.inode_mut(ino);
-            info.raw.i_links_count = if is_dir { 0 } else { info.raw.i_links_count - 1 };
+            info.raw.i_links_count = if is_dir {
+                0
+            } else {
+                info.raw.i_links_count - 1
+            };
             info.raw.i_ctime = now;
             if is_dir {
                 self.inode_mut(dir).raw.i_links_count -= 1;

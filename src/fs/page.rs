@@ -25,7 +25,11 @@ pub(crate) struct PageCache {
 impl PageCache {
     /// Drop every cached block of `ino` at or after `from` (truncate_inode_pages_range()).
     pub(crate) fn truncate(&mut self, ino: Ino, from: Lblk, to: Lblk) {
-        let keys: Vec<_> = self.map.range((ino, from)..(ino, to)).map(|(k, _)| *k).collect();
+        let keys: Vec<_> = self
+            .map
+            .range((ino, from)..(ino, to))
+            .map(|(k, _)| *k)
+            .collect();
         for k in keys {
             self.map.remove(&k);
         }
@@ -59,8 +63,13 @@ impl Fs {
 
     /// Write back every inode's dirty blocks.
     pub fn writeback_all(&mut self) -> Result<()> {
-        let inos: std::collections::BTreeSet<Ino> =
-            self.pages.map.iter().filter(|(_, p)| p.dirty).map(|((i, _), _)| *i).collect();
+        let inos: std::collections::BTreeSet<Ino> = self
+            .pages
+            .map
+            .iter()
+            .filter(|(_, p)| p.dirty)
+            .map(|((i, _), _)| *i)
+            .collect();
         for ino in inos {
             self.writeback_inode(ino)?;
         }

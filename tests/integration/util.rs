@@ -44,7 +44,10 @@ pub fn have_e2fsprogs(test: &str) -> bool {
 
 /// Run the e4fuzz binary.
 pub fn e4fuzz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_e4fuzz")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_e4fuzz"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// `e2fsck -fn image`: (exit status, output).
@@ -57,7 +60,12 @@ pub fn e2fsck(image: &Path) -> (i32, String) {
 #[track_caller]
 pub fn assert_e2fsck_clean(image: &Path) {
     let (st, out) = e2fsck(image);
-    assert_eq!(st, 0, "e2fsck -fn is not clean on {}:\n{out}", image.display());
+    assert_eq!(
+        st,
+        0,
+        "e2fsck -fn is not clean on {}:\n{out}",
+        image.display()
+    );
 }
 
 /// `mke2fs -q -F <args> image` after creating a sparse file of `size` bytes.
@@ -100,6 +108,10 @@ pub fn debugfs(image: &Path, write: bool, cmds: &[&str]) -> String {
 
 /// `debugfs -R "dump path out"`: the file's bytes as debugfs reads them.
 pub fn debugfs_cat(image: &Path, path: &str) -> Vec<u8> {
-    let out = Command::new("debugfs").args(["-R", &format!("cat {path}")]).arg(image).output().unwrap();
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {path}")])
+        .arg(image)
+        .output()
+        .unwrap();
     out.stdout
 }

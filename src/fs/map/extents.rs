@@ -6,7 +6,14 @@ use crate::units::{Ino, Lblk};
 
 impl Fs {
     /// Model of ext4_ext_map_blocks().
-    pub fn ext_map_blocks(&mut self, _h: Option<&mut Handle>, _ino: Ino, lblk: Lblk, len: u32, _flags: MapFlags) -> Result<MapResult> {
+    pub fn ext_map_blocks(
+        &mut self,
+        _h: Option<&mut Handle>,
+        _ino: Ino,
+        lblk: Lblk,
+        len: u32,
+        _flags: MapFlags,
+    ) -> Result<MapResult> {
         Ok(MapResult::hole(lblk, len))
     }
     /// Model of ext4_ext_truncate().
@@ -14,7 +21,13 @@ impl Fs {
         Ok(())
     }
     /// Model of ext4_ext_remove_space().
-    pub fn ext_remove_space(&mut self, _h: &mut Handle, _ino: Ino, _s: Lblk, _e: Lblk) -> Result<()> {
+    pub fn ext_remove_space(
+        &mut self,
+        _h: &mut Handle,
+        _ino: Ino,
+        _s: Lblk,
+        _e: Lblk,
+    ) -> Result<()> {
         Ok(())
     }
 }
