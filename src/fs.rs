@@ -14,6 +14,7 @@ pub mod inode;
 pub mod map;
 pub mod mount;
 pub mod namei;
+pub mod orphan;
 pub mod page;
 
 pub use ext4_jbd2::Handle;

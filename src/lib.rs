@@ -28,6 +28,7 @@ pub mod dev;
 pub mod error;
 pub mod format;
 pub mod fs;
+pub mod jbd2;
 pub mod oracle;
 pub mod sched;
 pub mod units;

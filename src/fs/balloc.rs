@@ -132,15 +132,33 @@ impl Fs {
         Err(Error::NoSpace)
     }
 
+    /// First free run in group `g` at or after bit `from`, up to `len` blocks. Blocks freed
+    /// by the running transaction count as used: they may not be reused before it commits
+    /// (ext4_mb_free_metadata()).
     fn find_free_run(&mut self, g: Group, from: u32, len: u32) -> Result<Option<(u32, u32)>> {
         let blk = self.read_block_bitmap(g)?;
         let nbits = self.sb.blocks_in_group(g.0);
+        let gstart = self.sb.group_first_block(g.0);
+        let journal = self.journal.as_ref();
+        let pending =
+            |bit: u32| journal.is_some_and(|j| j.is_pending_free(gstart + u64::from(bit)));
         let bits = &self.bufs.map[&blk.0].data;
-        let Some(start) = bitmap::find_next_zero_bit(bits, from, nbits) else {
-            return Ok(None);
+        let mut from = from;
+        let start = loop {
+            let Some(start) = bitmap::find_next_zero_bit(bits, from, nbits) else {
+                return Ok(None);
+            };
+            if !pending(start) {
+                break start;
+            }
+            from = start + 1;
         };
         let mut n = 1;
-        while n < len && start + n < nbits && !bitmap::test_bit(bits, start + n) {
+        while n < len
+            && start + n < nbits
+            && !bitmap::test_bit(bits, start + n)
+            && !pending(start + n)
+        {
             n += 1;
         }
         Ok(Some((start, n)))
@@ -206,6 +224,9 @@ impl Fs {
                 }
             }
             self.mark_blocks(h, g, (b - gstart) as u32, n, false)?;
+            if let Some(j) = self.journal.as_mut() {
+                j.running_mut().freed.extend(b..b + u64::from(n));
+            }
             b += u64::from(n);
         }
         Ok(())

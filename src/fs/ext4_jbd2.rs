@@ -8,9 +8,9 @@
 //! equivalent). The JBD2 layer hooks in here so the mapping code never changes.
 
 use crate::dev::Zone;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::units::Pblk;
+use crate::units::{Ino, Pblk};
 use std::collections::BTreeMap;
 
 /// A cached metadata block (`struct buffer_head`).
@@ -46,9 +46,29 @@ impl Handle {
 }
 
 impl Fs {
-    /// Model of ext4_journal_start(): begin a handle with `credits` blocks reserved.
+    /// Model of ext4_journal_start() → jbd2__journal_start(): begin a handle with `credits`
+    /// blocks reserved. When the running transaction cannot take them it is committed first
+    /// (start_this_handle() waits for that commit), and when the log is short of space the
+    /// journal is checkpointed (__jbd2_log_wait_for_space()).
     pub fn journal_start(&mut self, credits: u32) -> Result<Handle> {
         self.check_writable()?;
+        if let Some(j) = self.journal.as_ref() {
+            j.check_alive()?;
+            let idle = j.running.as_ref().is_none_or(|t| t.updates == 0);
+            if !j.fits(credits) && idle {
+                self.journal_commit()?;
+            }
+            let j = self.journal.as_mut().expect("journal");
+            if j.space_left() < j.max_txn_buffers + credits && j.running.is_none() {
+                if let Err(e) = j.checkpoint_all(&mut self.dev) {
+                    return Err(self.journal_abort(e));
+                }
+            }
+            self.journal
+                .as_mut()
+                .expect("journal")
+                .start_handle(credits);
+        }
         Ok(Handle {
             credits,
             used: 0,
@@ -56,19 +76,109 @@ impl Fs {
         })
     }
 
-    /// Model of ext4_journal_stop().
+    /// Model of ext4_journal_stop() → jbd2_journal_stop().
     pub fn journal_stop(&mut self, h: Handle) -> Result<()> {
         drop(h);
+        if let Some(j) = self.journal.as_mut() {
+            j.check_alive()?;
+            j.stop_handle();
+        }
         Ok(())
     }
 
     /// Model of ext4_journal_ensure_credits(): make sure `n` more credits are available,
-    /// extending (or, in the journal, restarting) the handle. Returns true if it restarted.
+    /// extending the handle (jbd2_journal_extend()) or, when the transaction is full,
+    /// restarting it in a new transaction (jbd2__journal_restart(): the old transaction is
+    /// committed). Returns true if it restarted.
     pub fn journal_ensure_credits(&mut self, h: &mut Handle, n: u32) -> Result<bool> {
-        if !h.has_credits(n) {
-            h.credits = h.used + n;
+        if h.has_credits(n) {
+            return Ok(false);
         }
-        Ok(false)
+        let Some(j) = self.journal.as_mut() else {
+            h.credits = h.used + n;
+            return Ok(false);
+        };
+        j.check_alive()?;
+        if j.extend(n) {
+            h.credits += n;
+            return Ok(false);
+        }
+        j.stop_handle();
+        if j.running.as_ref().is_none_or(|t| t.updates == 0) {
+            self.journal_commit()?;
+        }
+        self.journal.as_mut().expect("journal").start_handle(n);
+        *h = Handle {
+            credits: n,
+            used: 0,
+            dirtied: Default::default(),
+        };
+        Ok(true)
+    }
+
+    /// Model of jbd2_journal_commit_transaction() as ext4 drives it: write back the ordered
+    /// data of the running transaction's inodes (T_FLUSH), freeze a copy of every metadata
+    /// block it modified, and write them to the log with the commit block. Without a journal:
+    /// write every dirty buffer home.
+    pub fn journal_commit(&mut self) -> Result<()> {
+        let Some(j) = self.journal.as_ref() else {
+            return self.flush_metadata();
+        };
+        j.check_alive()?;
+        let Some(t) = j.running.as_ref() else {
+            return Ok(());
+        };
+        let ordered: Vec<Ino> = t.ordered.iter().copied().collect();
+        let buffers = t.buffers.clone();
+        for ino in ordered {
+            if let Err(e) = self.writeback_inode(ino) {
+                return Err(self.journal_abort(e));
+            }
+        }
+        let copies: Vec<_> = buffers
+            .iter()
+            .map(|b| {
+                let buf = &self.bufs.map[b];
+                (
+                    *b,
+                    std::sync::Arc::<[u8]>::from(buf.data.as_slice()),
+                    buf.zone,
+                )
+            })
+            .collect();
+        let clock = u64::from(self.clock);
+        let j = self.journal.as_mut().expect("journal");
+        let nrevoked = j.running.as_ref().map_or(0, |t| t.revoked.len());
+        if j.commit_size(copies.len(), nrevoked) > j.space_left() {
+            if let Err(e) = j.checkpoint_all(&mut self.dev) {
+                return Err(self.journal_abort(e));
+            }
+        }
+        j.commit_time = clock;
+        if let Err(e) = j.commit(&mut self.dev, copies) {
+            return Err(self.journal_abort(e));
+        }
+        for b in buffers {
+            if let Some(buf) = self.bufs.map.get_mut(&b) {
+                buf.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Model of ext4_abort()/ext4_handle_error() after a journal abort: the filesystem turns
+    /// read-only and records the error in the superblock (written directly, best effort).
+    pub(crate) fn journal_abort(&mut self, e: Error) -> Error {
+        if let Some(j) = self.journal.as_mut() {
+            j.abort(&mut self.dev, e.errno());
+        }
+        self.aborted = true;
+        self.sb.s_state |= crate::format::superblock::EXT4_ERROR_FS;
+        let bytes = self.sb.to_bytes();
+        let _ = self
+            .dev
+            .write_bytes(crate::format::superblock::SUPERBLOCK_OFFSET, &bytes);
+        e
     }
 
     /// Model of sb_bread(): read a metadata block through the buffer cache.
@@ -124,6 +234,9 @@ impl Fs {
         if h.dirtied.insert(blk.0) {
             h.used += 1;
         }
+        if let Some(j) = self.journal.as_mut() {
+            j.add_buffer(blk.0);
+        }
     }
 
     /// The cached contents of a block the caller holds write access to.
@@ -151,6 +264,9 @@ impl Fs {
             .get_mut(&blk.0)
             .expect("dirty buffer not cached");
         b.dirty = true;
+        if self.journal.is_some() {
+            return Ok(());
+        }
         // No journal: write through.
         let (data, zone) = (b.data.clone(), b.zone);
         self.dev.write_as(blk, &data, zone)?;
@@ -158,15 +274,23 @@ impl Fs {
         Ok(())
     }
 
-    /// Model of ext4_forget(): the metadata block is being freed; drop it from the cache
-    /// (the journal will also revoke it).
+    /// Model of ext4_forget() → jbd2_journal_revoke(): the metadata block is being freed; drop
+    /// it from the cache and revoke it so no logged copy is replayed over its next contents.
     pub fn forget(&mut self, _h: &mut Handle, blk: Pblk) -> Result<()> {
         self.bufs.map.remove(&blk.0);
+        if let Some(j) = self.journal.as_mut() {
+            j.revoke(blk.0);
+        }
         Ok(())
     }
 
-    /// Write every dirty metadata buffer home.
+    /// Write every dirty metadata buffer home (no-journal mode only: with a journal, buffers
+    /// reach home through commit and checkpoint).
     pub(crate) fn flush_metadata(&mut self) -> Result<()> {
+        assert!(
+            self.journal.is_none(),
+            "flush_metadata bypasses the journal"
+        );
         let dirty: Vec<u64> = self
             .bufs
             .map

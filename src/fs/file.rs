@@ -137,7 +137,11 @@ impl Fs {
 
     /// Record that `ino` has newly allocated blocks whose data must reach the disk before the
     /// transaction commits (model of ext4_jbd2_inode_add_write(); data=ordered).
-    pub(crate) fn jbd2_inode_add_write(&mut self, _h: &mut Handle, _ino: Ino) {}
+    pub(crate) fn jbd2_inode_add_write(&mut self, _h: &mut Handle, ino: Ino) {
+        if let Some(j) = self.journal.as_mut() {
+            j.running_mut().ordered.insert(ino);
+        }
+    }
 
     /// The current contents of one file block: page cache, else the disk, else zeroes.
     fn read_block_of(&mut self, ino: Ino, lblk: Lblk) -> Result<Vec<u8>> {
@@ -224,7 +228,13 @@ impl Fs {
         let old = self.inode(ino).raw.i_size;
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
+            let now = self.now();
+            let info = self.inode_mut(ino);
+            info.raw.i_size = size;
+            info.raw.i_mtime = now;
+            info.raw.i_ctime = now;
             if size < old {
+                self.orphan_add(&mut h, ino)?;
                 if size % bs != 0 {
                     let lblk = Lblk((size / bs) as u32);
                     self.zero_in_block(&mut h, ino, lblk, (size % bs) as usize, bs as usize)?;
@@ -232,12 +242,8 @@ impl Fs {
                 let first_gone = Lblk(size.div_ceil(bs) as u32);
                 self.pages.truncate(ino, first_gone, Lblk(u32::MAX));
                 self.truncate_blocks(&mut h, ino, first_gone)?;
+                self.orphan_del(&mut h, ino)?;
             }
-            let now = self.now();
-            let info = self.inode_mut(ino);
-            info.raw.i_size = size;
-            info.raw.i_mtime = now;
-            info.raw.i_ctime = now;
             self.mark_inode_dirty(&mut h, ino)
         })();
         let stop = self.journal_stop(h);
@@ -357,11 +363,12 @@ impl Fs {
         Ok(())
     }
 
-    /// Model of ext4_sync_file(): write back the file's data, then make everything durable.
+    /// Model of ext4_sync_file(): write back the file's data, commit the running transaction
+    /// (jbd2_complete_transaction()), and flush the device.
     pub fn fsync(&mut self, ino: Ino) -> Result<()> {
         self.check_writable()?;
         self.writeback_inode(ino)?;
-        self.flush_metadata()?;
+        self.journal_commit()?;
         self.dev.flush()
     }
 
@@ -377,6 +384,7 @@ impl Fs {
             if !fast_symlink {
                 self.truncate_blocks(&mut h, ino, Lblk(0))?;
             }
+            self.orphan_del(&mut h, ino)?;
             let now = self.now();
             let info = self.inode_mut(ino);
             info.raw.i_size = 0;

@@ -9,6 +9,7 @@ use crate::format::superblock::{self as sbf, Superblock};
 use crate::fs::ext4_jbd2::BufferCache;
 use crate::fs::inode::InodeInfo;
 use crate::fs::page::PageCache;
+use crate::jbd2::Journal;
 use crate::units::{Group, Ino, Pblk};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +44,12 @@ pub struct Fs {
     pub(crate) next_generation: u32,
     /// Logical clock for timestamps.
     pub(crate) clock: u32,
+    /// The journal, when the filesystem has one and is mounted read-write.
+    pub journal: Option<Journal>,
+    /// Set once the journal aborted: the filesystem is read-only from then on.
+    pub aborted: bool,
+    /// The in-memory orphan list (`sbi->s_orphan`), head first, in on-disk chain order.
+    pub(crate) orphans: Vec<Ino>,
 }
 
 impl Fs {
@@ -86,16 +93,95 @@ impl Fs {
             pages: PageCache::default(),
             next_generation: sb.s_inodes_count.wrapping_sub(sb.s_free_inodes_count),
             clock: EPOCH,
+            journal: None,
+            aborted: false,
+            orphans: Vec::new(),
             sb,
         };
         fs.dev
             .set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
-        if fs.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) && !fs.opts.read_only {
+        if fs.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) {
             return Err(Error::Invalid(
                 "filesystem needs journal recovery (run `e4fuzz recover` first)".into(),
             ));
         }
+        if !fs.opts.read_only && fs.sb.has_compat(sbf::EXT4_FEATURE_COMPAT_HAS_JOURNAL) {
+            fs.load_journal()?;
+        }
+        if !fs.opts.read_only {
+            fs.orphan_cleanup()?;
+        }
         Ok(fs)
+    }
+
+    /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: map inode 8, load the
+    /// JBD2 superblock, switch on the checksum features a metadata_csum filesystem uses
+    /// (set_journal_csum_feature_set()) and 64BIT, reset the log, and mark the filesystem as
+    /// needing recovery until a clean unmount.
+    fn load_journal(&mut self) -> Result<()> {
+        use crate::format::jbd2::{self as fj, JournalSuperblock};
+        let jino = Ino(self.sb.s_journal_inum);
+        if jino.0 == 0 {
+            return Err(Error::Unsupported("external journal".into()));
+        }
+        let map = self.journal_blocks(jino)?;
+        let bs = self.block_size() as usize;
+        let first = *map.first().ok_or(CorruptKind::JournalInode("no blocks"))?;
+        let raw = self.dev.read_block_as(first, Zone::Journal)?;
+        let mut jsb = JournalSuperblock::parse(&raw[..1024.min(bs)])?;
+        jsb.check_geometry(self.block_size(), map.len() as u64)?;
+        if self.sb.metadata_csum() && !jsb.has_incompat(fj::JBD2_FEATURE_INCOMPAT_CSUM_V3) {
+            jsb.s_feature_compat &= !fj::JBD2_FEATURE_COMPAT_CHECKSUM;
+            jsb.s_feature_incompat &= !fj::JBD2_FEATURE_INCOMPAT_CSUM_V2;
+            jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_CSUM_V3;
+            jsb.s_checksum_type = fj::JBD2_CRC32C_CHKSUM;
+        }
+        if self.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_64BIT) {
+            jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_64BIT;
+        }
+        let mut j = Journal::load(jsb, map)?;
+        j.reset(&mut self.dev)?;
+        self.journal = Some(j);
+        self.sb.s_feature_incompat |= sbf::EXT4_FEATURE_INCOMPAT_RECOVER;
+        self.commit_super()?;
+        self.dev.flush()
+    }
+
+    /// The journal inode's blocks in log order (`jbd2_journal_bmap()` for every block).
+    fn journal_blocks(&mut self, jino: Ino) -> Result<Vec<Pblk>> {
+        use crate::format::blockmap;
+        let raw = self.iget(jino)?.raw.clone();
+        let seed = self.sb.metadata_csum().then(|| self.inode(jino).csum_seed);
+        let (bs, first, nr) = (
+            self.block_size(),
+            u64::from(self.sb.s_first_data_block),
+            self.sb.s_blocks_count,
+        );
+        let dev = &mut self.dev;
+        let mut read = |b: Pblk| dev.read_block_as(b, Zone::Journal).map(|d| d.to_vec());
+        let mut ctx = blockmap::WalkCtx {
+            ino: jino,
+            block_size: bs,
+            first_block: first,
+            nr_blocks: nr,
+            csum_seed: seed,
+            read: &mut read,
+        };
+        let map = blockmap::walk(
+            &mut ctx,
+            &raw.i_block_bytes(),
+            raw.i_flags & crate::format::inode::EXT4_EXTENTS_FL != 0,
+        )?;
+        let nblocks = raw.i_size / u64::from(bs);
+        let mut out = Vec::with_capacity(nblocks as usize);
+        for l in 0..nblocks {
+            let l = u32::try_from(l).map_err(|_| CorruptKind::JournalInode("too large"))?;
+            match map.lookup(l) {
+                Some((p, false)) => out.push(Pblk(p)),
+                _ => return Err(CorruptKind::JournalInode("hole in the journal").into()),
+            }
+        }
+        Ok(out)
     }
 
     /// Block size in bytes.
@@ -114,8 +200,11 @@ impl Fs {
         self.clock
     }
 
-    /// Fail with `-EROFS`-style error when mounted read-only.
+    /// Fail with `-EROFS`-style error when mounted read-only, or `Aborted` after a journal abort.
     pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.aborted {
+            return Err(Error::Aborted);
+        }
         if self.opts.read_only {
             return Err(Error::Invalid("filesystem is mounted read-only".into()));
         }
@@ -126,14 +215,25 @@ impl Fs {
     pub fn commit_super(&mut self) -> Result<()> {
         self.sb.s_wtime = self.clock;
         let bytes = self.sb.to_bytes();
+        let (blk, off) = self.sb_location();
+        if let Some(b) = self.bufs.map.get_mut(&blk.0) {
+            b.data[off..off + bytes.len()].copy_from_slice(&bytes);
+        }
         self.dev.write_bytes(sbf::SUPERBLOCK_OFFSET, &bytes)?;
         Ok(())
     }
 
-    /// Model of ext4_put_super(): write back everything, mark the superblock clean, flush.
+    /// Model of ext4_put_super(): write back everything, commit and checkpoint the journal,
+    /// mark it empty, clear RECOVER, mark the superblock clean, flush. After a journal abort
+    /// the device is returned as it is (the kernel cannot clean up either).
     pub fn unmount(mut self) -> Result<Disk> {
-        if !self.opts.read_only {
+        if !self.opts.read_only && !self.aborted {
             self.sync()?;
+            if let Some(mut j) = self.journal.take() {
+                j.checkpoint_all(&mut self.dev)?;
+                j.mark_empty(&mut self.dev)?;
+                self.sb.s_feature_incompat &= !sbf::EXT4_FEATURE_INCOMPAT_RECOVER;
+            }
             self.sb.s_state |= sbf::EXT4_VALID_FS;
             self.commit_super()?;
             self.dev.flush()?;
@@ -141,11 +241,12 @@ impl Fs {
         Ok(self.dev)
     }
 
-    /// Model of ext4_sync_fs(): write back every dirty page and buffer, then flush the device.
+    /// Model of ext4_sync_fs(): write back every dirty page, commit the running transaction
+    /// (or, without a journal, write every dirty buffer), write the superblock, flush.
     pub fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
         self.writeback_all()?;
-        self.flush_metadata()?;
+        self.journal_commit()?;
         self.commit_super()?;
         self.dev.flush()
     }

@@ -290,6 +290,9 @@ impl Fs {
                 self.inode_mut(dir).raw.i_links_count -= 1;
                 self.mark_inode_dirty(&mut h, dir)?;
             }
+            if self.inode(ino).raw.i_links_count == 0 {
+                self.orphan_add(&mut h, ino)?;
+            }
             self.mark_inode_dirty(&mut h, ino)
         })();
         let stop = self.journal_stop(h);

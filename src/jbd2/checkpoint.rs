@@ -1,0 +1,72 @@
+//! Models of jbd2_log_do_checkpoint() + jbd2_cleanup_journal_tail() (fs/jbd2/checkpoint.c) and
+//! jbd2_mark_journal_empty() (journal.c): committed blocks are written to their home locations,
+//! the device is flushed, and only then does the journal superblock move the tail past them
+//! ("a transaction leaves the log only after all of its metadata is durable at home").
+//!
+//! Simplification: a checkpoint always drains every committed transaction (the kernel may stop
+//! after the oldest ones once enough space is free). Both are valid orders; ours writes more.
+
+use crate::dev::Disk;
+use crate::error::Result;
+use crate::jbd2::transaction::Journal;
+use crate::units::Pblk;
+use std::collections::BTreeMap;
+
+impl Journal {
+    /// Write every committed block home, flush, and advance the tail to the head.
+    pub fn checkpoint_all(&mut self, dev: &mut Disk) -> Result<()> {
+        self.check_alive()?;
+        if self.checkpoint.is_empty() {
+            return Ok(());
+        }
+        let mut latest = BTreeMap::new();
+        for cp in &self.checkpoint {
+            for (blk, v) in &cp.blocks {
+                latest.insert(*blk, v.clone());
+            }
+        }
+        for (blk, (data, zone)) in latest {
+            if let Err(e) = dev.write_as(Pblk(blk), &data, zone) {
+                self.abort(dev, 5);
+                return Err(e);
+            }
+        }
+        self.checkpoint.clear();
+        self.update_tail(dev)
+    }
+
+    /// Model of jbd2_cleanup_journal_tail() → __jbd2_update_log_tail(): with no transaction
+    /// left to checkpoint, the tail becomes the head and the next transaction's id.
+    fn update_tail(&mut self, dev: &mut Disk) -> Result<()> {
+        let tid = self.running.as_ref().map_or(self.next_tid, |t| t.tid);
+        self.tail = self.head;
+        self.tail_sequence = tid;
+        self.jsb.s_sequence = tid;
+        self.jsb.s_start = self.tail;
+        let r = self.write_superblock(dev);
+        if r.is_err() {
+            self.abort(dev, 5);
+        }
+        r
+    }
+
+    /// Model of journal_reset() at load: the log starts empty at `j_first` and the superblock
+    /// says so (`s_start = j_first`, `s_sequence` = the next id).
+    pub fn reset(&mut self, dev: &mut Disk) -> Result<()> {
+        self.head = self.first;
+        self.tail = self.first;
+        self.tail_sequence = self.next_tid;
+        self.jsb.s_sequence = self.next_tid;
+        self.jsb.s_start = self.first;
+        self.write_superblock(dev)
+    }
+
+    /// Model of jbd2_mark_journal_empty() at unmount (everything checkpointed): `s_start = 0`.
+    pub fn mark_empty(&mut self, dev: &mut Disk) -> Result<()> {
+        self.check_alive()?;
+        assert!(self.checkpoint.is_empty() && self.running.as_ref().is_none_or(|t| t.is_empty()));
+        self.jsb.s_sequence = self.running.as_ref().map_or(self.next_tid, |t| t.tid);
+        self.jsb.s_start = 0;
+        self.write_superblock(dev)
+    }
+}
