@@ -89,6 +89,8 @@ enum Command {
         /// Absolute path inside the image.
         path: String,
     },
+    /// List the profiles and seeded bugs.
+    Profiles,
     /// List a directory (default: the root).
     Ls {
         /// The image file.
@@ -119,6 +121,10 @@ pub fn main() -> i32 {
 
 fn run(cmd: Command) -> Result<i32> {
     match cmd {
+        Command::Profiles => {
+            print_profiles();
+            Ok(EXIT_OK)
+        }
         Command::Put {
             image,
             path,
@@ -203,4 +209,30 @@ fn with_fs(image: &Path, f: impl FnOnce(&mut Fs) -> Result<()>) -> Result<i32> {
     let dev = fs.unmount()?;
     dev.save(image)?;
     Ok(EXIT_OK)
+}
+
+fn print_profiles() {
+    use crate::profile::{BUGS, PROFILES};
+    println!("Profiles (default: fixed):");
+    for p in PROFILES {
+        let bugs = if p.bugs.is_empty() {
+            "-".to_string()
+        } else {
+            p.bugs.to_string()
+        };
+        println!(
+            "  {:<12} bugs {:<8} EAGAIN retries {}  {}",
+            p.name, bugs, p.eagain_retries, p.what
+        );
+    }
+    println!("\nSeeded bugs (--bug ID):");
+    for b in BUGS {
+        println!(
+            "  {:<4} {}  [{}]  expected: {}",
+            b.bug.id(),
+            b.what,
+            b.origin,
+            b.oracles.join(", ")
+        );
+    }
 }

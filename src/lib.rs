@@ -30,6 +30,7 @@ pub mod format;
 pub mod fs;
 pub mod jbd2;
 pub mod oracle;
+pub mod profile;
 pub mod sched;
 pub mod units;
 

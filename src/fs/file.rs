@@ -138,6 +138,10 @@ impl Fs {
     /// Record that `ino` has newly allocated blocks whose data must reach the disk before the
     /// transaction commits (model of ext4_jbd2_inode_add_write(); data=ordered).
     pub(crate) fn jbd2_inode_add_write(&mut self, _h: &mut Handle, ino: Ino) {
+        // S16 (CVE-2017-7495): the new blocks' inode was not put on the ordered list.
+        if self.bugs.has(crate::profile::Bug::S16) {
+            return;
+        }
         if let Some(j) = self.journal.as_mut() {
             j.running_mut().ordered.insert(ino);
         }

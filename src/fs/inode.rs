@@ -18,6 +18,10 @@ pub const EXT4_STATE_NEW: u64 = 1 << 0;
 /// `EXT4_STATE_EXT_MIGRATE`: a migration is walking this inode's block map (in-memory only).
 pub const EXT4_STATE_EXT_MIGRATE: u64 = 1 << 4;
 
+/// `EXT4_EXT_MIGRATE` (2008, include/linux/ext4_fs.h): the marker's old on-disk bit, now
+/// `EXT4_VERITY_FL`.
+pub const EXT4_EXT_MIGRATE_FL: u32 = 0x0010_0000;
+
 /// An in-core inode (`struct ext4_inode_info`).
 #[derive(Clone, Debug)]
 pub struct InodeInfo {
@@ -130,7 +134,12 @@ impl Fs {
             .expect("mark_inode_dirty on an unloaded inode");
         let new = info.test_state(EXT4_STATE_NEW);
         info.state &= !EXT4_STATE_NEW;
-        let raw = info.raw.clone();
+        let mut raw = info.raw.clone();
+        // S3: the migrate marker kept in the on-disk flag word (the 2008 EXT4_EXT_MIGRATE bit,
+        // EXT4_VERITY_FL today) instead of being masked out by ext4_do_update_inode().
+        if self.bugs.has(crate::profile::Bug::S3) && info.test_state(EXT4_STATE_EXT_MIGRATE) {
+            raw.i_flags |= EXT4_EXT_MIGRATE_FL;
+        }
         let buf = self.buf_mut(blk);
         let rec = &mut buf[off..off + isz];
         if new {

@@ -12,6 +12,7 @@ pub mod indirect;
 use crate::error::Result;
 use crate::fs::inode::EXT4_STATE_EXT_MIGRATE;
 use crate::fs::{Fs, Handle};
+use crate::profile::Bug;
 use crate::units::{Ino, Lblk, Pblk};
 
 /// `EXT4_GET_BLOCKS_*` flags.
@@ -111,7 +112,13 @@ impl Fs {
             self.ind_map_blocks(h, ino, lblk, len, flags)?
         };
         debug_assert!(m.len >= 1 && m.lblk == lblk);
-        if !extents && m.is_new() {
+        // S2 (thread v1): the marker was cleared on any successful mapping, lookups included.
+        let clears = if self.bugs.has(Bug::S2) {
+            m.flags & EXT4_MAP_MAPPED != 0
+        } else {
+            m.is_new()
+        };
+        if !extents && clears {
             self.inode_mut(ino).state &= !EXT4_STATE_EXT_MIGRATE;
         }
         Ok(m)

@@ -48,6 +48,8 @@ pub struct Fs {
     pub journal: Option<Journal>,
     /// Set once the journal aborted: the filesystem is read-only from then on.
     pub aborted: bool,
+    /// The seeded bugs switched on (see [`crate::profile`]); empty for the real kernel behaviour.
+    pub bugs: crate::profile::BugSet,
     /// The in-memory orphan list (`sbi->s_orphan`), head first, in on-disk chain order.
     pub(crate) orphans: Vec<Ino>,
 }
@@ -96,6 +98,7 @@ impl Fs {
             journal: None,
             aborted: false,
             orphans: Vec::new(),
+            bugs: crate::profile::BugSet::NONE,
             sb,
         };
         fs.dev

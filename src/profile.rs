@@ -1,0 +1,341 @@
+//! Profiles and seeded bugs. The engine's behaviour is the kernel's, switchable: each seeded
+//! bug is a small, reviewable deviation at the place the kernel's history puts it, named by its
+//! stable id in the code (`if fs.bugs.has(Bug::S3)`). A profile is a named bundle of switches
+//! plus the EAGAIN retry policy.
+//!
+//! The oracles never look at these switches: a seeded bug is "found" only when an oracle
+//! judging what the engine did and wrote reports it.
+
+use std::fmt;
+
+/// A seeded bug (stable ids; reports, `.repro` files and tests use them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// No migrate marker protocol (before 267e4db9ac28).
+    S1,
+    /// Marker cleared on any successful mapping, not only new allocations (thread v1).
+    S2,
+    /// Marker not masked when the inode is written: it reaches the disk.
+    S3,
+    /// `EXTENTS_FL` tested outside `i_data_sem` in the mapping path (c278bfecebfb).
+    S4,
+    /// `i_data_sem` held across journal start and the whole walk (8009f9fb3067).
+    S5,
+    /// Temp inode on the orphan list; orphan cleanup after a crash frees the file's blocks (6eeaf88fd586).
+    S6,
+    /// Temp inode's own checksum seed used for the new extent blocks (e81c9302a6c3).
+    S7,
+    /// Temp inode's seed not restored before its final reset (07ea7a617d6b).
+    S8,
+    /// extent→indirect ignores the extent's start block (7444a072c387).
+    S9,
+    /// extent→indirect checks only the length, not the offset (d6f123a92974).
+    S10,
+    /// Indirect punch-hole range bugs in ext4_ind_remove_space (4f579ae7de56, 6f30b7e37a82).
+    S14,
+    /// Newly allocated blocks not on the transaction's ordered-data list (CVE-2017-7495).
+    S16,
+    /// Migrate cleanup overwrites the error: EAGAIN/EIO reported as success (mainline).
+    S17,
+    /// Marker set after the walk started instead of before it.
+    T2,
+    /// Thread v1: on EAGAIN the temp inode's extent blocks are not freed.
+    T3,
+    /// `page_mkwrite` takes `i_rwsem` (the lock-order violation the patch avoids).
+    T4,
+}
+
+/// What the table says about one bug.
+#[derive(Clone, Copy, Debug)]
+pub struct BugInfo {
+    /// The bug.
+    pub bug: Bug,
+    /// One line: what the buggy engine does.
+    pub what: &'static str,
+    /// Where it comes from (commit id or thread).
+    pub origin: &'static str,
+    /// The oracles expected to catch it.
+    pub oracles: &'static [&'static str],
+}
+
+/// The seeded-bug table (design.md, "Profiles and seeded bugs").
+pub const BUGS: &[BugInfo] = &[
+    BugInfo {
+        bug: Bug::S1,
+        what: "no migrate marker protocol: an mmap allocation during the walk is not detected",
+        origin: "before 267e4db9ac28",
+        oracles: &["data-loss", "leak"],
+    },
+    BugInfo {
+        bug: Bug::S2,
+        what: "marker cleared on any successful mapping (retval > 0), not only new allocations",
+        origin: "thread v1 (2008-03-13)",
+        oracles: &["spurious-eagain"],
+    },
+    BugInfo {
+        bug: Bug::S3,
+        what: "marker not masked when the inode is written: it reaches the disk",
+        origin: "267e4db9ac28 masking / later i_state",
+        oracles: &["flag-on-disk"],
+    },
+    BugInfo {
+        bug: Bug::S4,
+        what: "EXTENTS_FL tested outside i_data_sem in the mapping path",
+        origin: "c278bfecebfb",
+        oracles: &["panic", "fsck"],
+    },
+    BugInfo {
+        bug: Bug::S5,
+        what: "i_data_sem held across journal start and the whole walk",
+        origin: "8009f9fb3067",
+        oracles: &["deadlock"],
+    },
+    BugInfo {
+        bug: Bug::S6,
+        what: "temp inode on the orphan list; orphan cleanup after a crash frees the file's blocks",
+        origin: "6eeaf88fd586",
+        oracles: &["fsck", "data-loss"],
+    },
+    BugInfo {
+        bug: Bug::S7,
+        what: "temp inode's own checksum seed used for the new extent blocks",
+        origin: "e81c9302a6c3",
+        oracles: &["checksum", "fsck"],
+    },
+    BugInfo {
+        bug: Bug::S8,
+        what: "temp inode's seed not restored before its final reset",
+        origin: "07ea7a617d6b",
+        oracles: &["fsck"],
+    },
+    BugInfo {
+        bug: Bug::S9,
+        what: "extent→indirect ignores the extent's start block",
+        origin: "7444a072c387",
+        oracles: &["data-loss"],
+    },
+    BugInfo {
+        bug: Bug::S10,
+        what: "extent→indirect checks only the length, not the offset",
+        origin: "d6f123a92974",
+        oracles: &["data-loss", "fsck"],
+    },
+    BugInfo {
+        bug: Bug::S14,
+        what: "indirect punch-hole range bugs in ext4_ind_remove_space",
+        origin: "4f579ae7de56, 6f30b7e37a82",
+        oracles: &["data-loss", "fsck"],
+    },
+    BugInfo {
+        bug: Bug::S16,
+        what: "newly allocated blocks not on the transaction's ordered-data list",
+        origin: "CVE-2017-7495 (06bd3c36a733)",
+        oracles: &["stale-data"],
+    },
+    BugInfo {
+        bug: Bug::S17,
+        what: "migrate cleanup overwrites the error (EAGAIN/EIO reported as success)",
+        origin: "2019 credit rework (present in mainline)",
+        oracles: &["migrate-result"],
+    },
+    BugInfo {
+        bug: Bug::T2,
+        what: "marker set after the walk started instead of before it",
+        origin: "thread variant",
+        oracles: &["data-loss", "leak"],
+    },
+    BugInfo {
+        bug: Bug::T3,
+        what: "on EAGAIN the temp inode's extent blocks are not freed",
+        origin: "thread v1 (review point 3)",
+        oracles: &["leak"],
+    },
+    BugInfo {
+        bug: Bug::T4,
+        what: "page_mkwrite takes i_rwsem (the lock-order violation the patch avoids)",
+        origin: "thread v1 FIXME",
+        oracles: &["deadlock"],
+    },
+];
+
+impl Bug {
+    /// Every bug, in table order.
+    pub const ALL: [Bug; 16] = [
+        Bug::S1,
+        Bug::S2,
+        Bug::S3,
+        Bug::S4,
+        Bug::S5,
+        Bug::S6,
+        Bug::S7,
+        Bug::S8,
+        Bug::S9,
+        Bug::S10,
+        Bug::S14,
+        Bug::S16,
+        Bug::S17,
+        Bug::T2,
+        Bug::T3,
+        Bug::T4,
+    ];
+
+    /// The stable id (`"S1"` …).
+    pub fn id(self) -> &'static str {
+        match self {
+            Bug::S1 => "S1",
+            Bug::S2 => "S2",
+            Bug::S3 => "S3",
+            Bug::S4 => "S4",
+            Bug::S5 => "S5",
+            Bug::S6 => "S6",
+            Bug::S7 => "S7",
+            Bug::S8 => "S8",
+            Bug::S9 => "S9",
+            Bug::S10 => "S10",
+            Bug::S14 => "S14",
+            Bug::S16 => "S16",
+            Bug::S17 => "S17",
+            Bug::T2 => "T2",
+            Bug::T3 => "T3",
+            Bug::T4 => "T4",
+        }
+    }
+
+    /// Parse an id, case-insensitively.
+    pub fn parse(s: &str) -> Option<Bug> {
+        Bug::ALL
+            .into_iter()
+            .find(|b| b.id().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The table row.
+    pub fn info(self) -> &'static BugInfo {
+        BUGS.iter()
+            .find(|i| i.bug == self)
+            .expect("every bug has a row")
+    }
+
+    fn bit(self) -> u32 {
+        1 << Bug::ALL.iter().position(|&b| b == self).expect("listed")
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A set of seeded bugs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BugSet(u32);
+
+impl BugSet {
+    /// No bugs.
+    pub const NONE: BugSet = BugSet(0);
+
+    /// Whether `bug` is switched on.
+    pub fn has(self, bug: Bug) -> bool {
+        self.0 & bug.bit() != 0
+    }
+
+    /// This set plus `bug`.
+    pub fn with(self, bug: Bug) -> BugSet {
+        BugSet(self.0 | bug.bit())
+    }
+
+    /// The bugs in table order.
+    pub fn iter(self) -> impl Iterator<Item = Bug> {
+        Bug::ALL.into_iter().filter(move |b| self.has(*b))
+    }
+
+    /// Whether no bug is on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Build from a list.
+    pub fn of(bugs: &[Bug]) -> BugSet {
+        bugs.iter().fold(BugSet::NONE, |s, b| s.with(*b))
+    }
+}
+
+impl fmt::Display for BugSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.iter().map(Bug::id).collect();
+        f.write_str(&ids.join(","))
+    }
+}
+
+/// The engine configuration a profile stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Stable name.
+    pub name: &'static str,
+    /// The bugs switched on.
+    pub bugs: BugSet,
+    /// How many times `migrate` retries after `-EAGAIN` (the review's point 3; the kernel: 0).
+    pub eagain_retries: u32,
+    /// One line.
+    pub what: &'static str,
+}
+
+/// Every profile. `fixed` is the default.
+pub const PROFILES: &[Profile] = &[
+    Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
+    Profile { name: "mainline", bugs: BugSet(1 << 12), eagain_retries: 0, what: "today's fs/ext4/migrate.c: the cleanup overwrites the error (S17), no retry" },
+    Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
+    Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
+    Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
+];
+
+impl Profile {
+    /// Look a profile up by name.
+    pub fn by_name(name: &str) -> Option<Profile> {
+        PROFILES.iter().copied().find(|p| p.name == name)
+    }
+
+    /// The default profile, `fixed`.
+    pub fn fixed() -> Profile {
+        PROFILES[0]
+    }
+
+    /// This profile with extra bugs switched on.
+    pub fn with_bugs(mut self, bugs: BugSet) -> Profile {
+        self.bugs = BugSet(self.bugs.0 | bugs.0);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_bundles_match_the_design() {
+        assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
+        assert_eq!(
+            Profile::by_name("mainline").unwrap().bugs,
+            BugSet::of(&[Bug::S17])
+        );
+        assert_eq!(
+            Profile::by_name("thread-v1").unwrap().bugs,
+            BugSet::of(&[Bug::S2, Bug::T3])
+        );
+        assert_eq!(
+            Profile::by_name("pre-patch").unwrap().bugs,
+            BugSet::of(&[Bug::S1])
+        );
+        assert!(Profile::by_name("nope").is_none());
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        for b in Bug::ALL {
+            assert_eq!(Bug::parse(b.id()), Some(b));
+            assert_eq!(b.info().bug, b);
+        }
+        assert_eq!(Bug::parse("s14"), Some(Bug::S14));
+        assert_eq!(BugSet::of(&[Bug::S2, Bug::T3]).to_string(), "S2,T3");
+    }
+}
