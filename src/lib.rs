@@ -31,6 +31,7 @@ pub mod fs;
 pub mod jbd2;
 pub mod oracle;
 pub mod profile;
+pub mod scenario;
 pub mod sched;
 pub mod units;
 
