@@ -34,9 +34,14 @@
 //! Inodes 1–10 are reserved (set in the bitmap; 1, 3–7, 9, 10 stay all-zero), 2 is the root,
 //! 8 the journal, 11 lost+found. Every timestamp is [`crate::fs::mount::EPOCH`]: the same
 //! options give byte-identical images. Zero blocks (inode tables, journal body) are never
-//! written, so the disk stays sparse. The image builder lives in the `build` submodule.
+//! written, so the disk stays sparse. The image builder lives in `build.rs` (allocator, tables,
+//! write-out) and `files.rs` (root, lost+found, journal); `check.rs` reads images back for the
+//! tests.
 
 mod build;
+#[cfg(test)]
+mod check;
+mod files;
 
 use crate::dev::Disk;
 use crate::error::{Error, Result};
@@ -406,7 +411,17 @@ pub fn parse_block_size(s: &str) -> Result<u32> {
 /// O(1)). `Error::Invalid` for options mke2fs refuses or a device too small for them.
 pub fn mkfs(opts: &MkfsOpts) -> Result<Disk> {
     let geo = geometry(opts)?;
-    build::Builder::new(&geo, opts).build()
+    // The limits above leave at least 3/4 of the blocks free, so the allocator cannot run out;
+    // should a future option break that, say so instead of ENOSPC.
+    build::Builder::new(&geo, opts)
+        .build()
+        .map_err(|e| match e {
+            Error::NoSpace => invalid(format!(
+                "{} blocks leave no room for a journal of {} blocks",
+                geo.blocks_count, geo.journal_blocks
+            )),
+            e => e,
+        })
 }
 
 #[cfg(test)]
@@ -522,6 +537,31 @@ mod tests {
         assert_eq!(
             err(&opts(32 << 40, 4096)),
             "8589934592 blocks: more than 2^32 - 1 needs the 64bit feature"
+        );
+    }
+
+    #[test]
+    fn sizes_and_block_sizes_parse_as_the_cli_gives_them() {
+        let ok: Vec<u64> = ["0", "4096", "64M", "64m", "8K", "1G", "2T"]
+            .into_iter()
+            .map(|s| parse_size(s).unwrap())
+            .collect();
+        assert_eq!(ok, [0, 4096, 64 << 20, 64 << 20, 8192, 1 << 30, 2 << 40]);
+        for bad in ["", "M", "64MB", "-1", "1.5G", "64X", "99999999999T"] {
+            assert_eq!(
+                parse_size(bad),
+                Err(Error::Invalid(format!(
+                    "size {bad:?}: expected bytes with an optional K, M, G or T suffix"
+                ))),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_block_size("4096"), Ok(4096));
+        assert_eq!(
+            parse_block_size("4k"),
+            Err(Error::Invalid(
+                "block size \"4k\": must be 1024, 2048 or 4096".into()
+            ))
         );
     }
 
