@@ -14,10 +14,13 @@
 //!
 //! # Geometry ([`geometry`], model of `ext2fs_initialize()`)
 //!
-//! `blocks_per_group` = 8·bs; groups = ⌈(blocks − first_data_block) / bpg⌉, and a last group
-//! shorter than its own metadata + 50 blocks is dropped; inodes = size / inode ratio (4096 below
-//! 512 MiB, 16384 above, as mke2fs.conf's `small` and default types), spread over the groups and
-//! rounded up to fill whole inode-table blocks, then down to a multiple of 8.
+//! The device size is rounded down to whole 4 KiB pages; `blocks_per_group` = 8·bs; groups =
+//! ⌈(blocks − first_data_block) / bpg⌉, and a last group shorter than its own metadata + 50
+//! blocks is dropped; inodes = size / inode ratio (4096 below 512 MiB, 16384 above, as
+//! mke2fs.conf's `small` and default types), spread over the groups and rounded up to fill
+//! whole inode-table blocks, then down to a multiple of 8 (if that overflows a bitmap block,
+//! `blocks_per_group` shrinks by 8 and everything is tried again); 5 % of the blocks reserved;
+//! the journal of `ext2fs_default_journal_size()`.
 //!
 //! # Layout (no flex_bg: every group holds its own metadata)
 //!
@@ -34,7 +37,21 @@
 //! Inodes 1–10 are reserved (set in the bitmap; 1, 3–7, 9, 10 stay all-zero), 2 is the root,
 //! 8 the journal, 11 lost+found. Every timestamp is [`crate::fs::mount::EPOCH`]: the same
 //! options give byte-identical images. Zero blocks (inode tables, journal body) are never
-//! written, so the disk stays sparse. The image builder lives in `build.rs` (allocator, tables,
+//! written, so the disk stays sparse.
+//!
+//! # Against mke2fs 1.47
+//!
+//! With `-I 256 -O ^64bit,^flex_bg,^resize_inode,^dir_index,^ext_attr` (plus `^extent`,
+//! `^metadata_csum` to match the options) `dumpe2fs` prints the same groups, tables, free
+//! blocks and inodes, and journal placement for both images (tested); the root directory,
+//! lost+found and journal inode blocks are byte-identical for the same UUID and time. By
+//! design we differ in: no `BLOCK_UNINIT`/`INODE_UNINIT` (every bitmap is written), reserved
+//! inodes left all-zero (mke2fs stamps times and checksums on them), no hash seed, hash
+//! version, default mount options, `s_kbytes_written` or `s_overhead_clusters` (`s_flags`
+//! keeps mke2fs' signed-hash hint; `s_lpf_ino` stays 0 as mke2fs leaves it), and a
+//! metadata_csum journal has csum v3 from the start (mke2fs leaves that to the first mount).
+//!
+//! The image builder lives in `build.rs` (allocator, tables,
 //! write-out) and `files.rs` (root, lost+found, journal); `check.rs` reads images back for the
 //! tests.
 

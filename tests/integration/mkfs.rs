@@ -2,10 +2,13 @@
 //! is clean for `e2fsck -fn`, mounts in the engine, and `dumpe2fs` describes it exactly as it
 //! describes the image the real mke2fs makes with the same features (group layout, free blocks
 //! and inodes, journal placement), apart from what differs by design (UUID, times, checksums,
-//! the uninit flags and hash seed mke2fs sets, the journal's csum v3).
+//! the uninit flags and hash seed mke2fs sets, the journal's csum v3); with the same UUID and
+//! clock, root, lost+found and the journal inode are byte-identical.
 
 use crate::util::*;
+use e4fuzz::format::superblock::Superblock;
 use e4fuzz::fs::mkfs::{self, MkfsOpts};
+use e4fuzz::fs::mount::EPOCH;
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::Ino;
 use std::collections::BTreeMap;
@@ -49,7 +52,7 @@ fn make(o: &MkfsOpts, path: &Path) {
     mkfs::mkfs(o).unwrap().save(path).unwrap();
 }
 
-/// The same filesystem made by the real mke2fs.
+/// The same filesystem made by the real mke2fs, with our UUID and clock.
 fn make_real(o: &MkfsOpts, path: &Path) {
     let mut features = "^64bit,^flex_bg,^resize_inode,^dir_index,^ext_attr".to_string();
     if !o.extents {
@@ -59,8 +62,81 @@ fn make_real(o: &MkfsOpts, path: &Path) {
         features.push_str(",^metadata_csum");
     }
     let bs = o.block_size.to_string();
-    let args = ["-t", "ext4", "-I", "256", "-O", &features, "-b", &bs];
-    mke2fs(path, o.size_bytes, &args);
+    let uuid = o.uuid.map(|b| format!("{b:02x}")).concat();
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &uuid[..8],
+        &uuid[8..12],
+        &uuid[12..16],
+        &uuid[16..20],
+        &uuid[20..]
+    );
+    std::fs::File::create(path)
+        .unwrap()
+        .set_len(o.size_bytes)
+        .unwrap();
+    let st = Command::new("mke2fs")
+        .args([
+            "-q", "-F", "-t", "ext4", "-I", "256", "-O", &features, "-b", &bs,
+        ])
+        .args(["-U", &uuid, "-E", "root_owner=0:0"])
+        .arg(path)
+        .env("MKE2FS_CONFIG", "/etc/mke2fs.conf")
+        .env("E2FSPROGS_FAKE_TIME", EPOCH.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success(), "mke2fs {}", name(o));
+}
+
+/// `len` bytes at `off` of an image file (images can be 1 GiB: never read whole).
+fn read_at(path: &Path, off: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).unwrap();
+    f.seek(SeekFrom::Start(off)).unwrap();
+    let mut buf = vec![0; len];
+    f.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// The on-disk record of inode `ino` in an image file (no 64bit: 32-byte descriptors).
+fn inode_record(path: &Path, ino: u32) -> Vec<u8> {
+    let sb = Superblock::parse(&read_at(path, 1024, 1024)).unwrap();
+    let bs = u64::from(sb.block_size());
+    let g = u64::from((ino - 1) / sb.s_inodes_per_group);
+    let desc = read_at(
+        path,
+        (u64::from(sb.s_first_data_block) + 1) * bs + 32 * g,
+        32,
+    );
+    let table = u64::from(u32::from_le_bytes(desc[8..12].try_into().unwrap()));
+    let at = table * bs + u64::from((ino - 1) % sb.s_inodes_per_group) * 256;
+    read_at(path, at, 256)
+}
+
+/// Root, lost+found and the journal inode are byte-identical to mke2fs' (same UUID and time):
+/// the inode records (so `i_block`, sizes and block counts) and every directory block.
+fn same_files(ours: &Path, real: &Path, n: &str) {
+    for ino in [2, 8, 11] {
+        assert!(
+            inode_record(ours, ino) == inode_record(real, ino),
+            "{n}: inode {ino}"
+        );
+    }
+    let bs = Superblock::parse(&read_at(ours, 1024, 1024))
+        .unwrap()
+        .block_size();
+    for dir in ["<2>", "<11>"] {
+        let list = debugfs(ours, false, &[&format!("blocks {dir}")]);
+        let blocks = list.lines().filter(|l| !l.starts_with("debugfs:"));
+        for blk in blocks.flat_map(str::split_whitespace) {
+            let at = blk.parse::<u64>().unwrap() * u64::from(bs);
+            let (x, y) = (
+                read_at(ours, at, bs as usize),
+                read_at(real, at, bs as usize),
+            );
+            assert!(x == y, "{n}: {dir} block {blk}");
+        }
+    }
 }
 
 fn dumpe2fs(path: &Path, header_only: bool) -> String {
@@ -192,6 +268,7 @@ fn matrix_is_clean_mounts_and_matches_mke2fs() {
             "{}: dumpe2fs differs",
             name(&o)
         );
+        same_files(&ours, &real, &name(&o));
         std::fs::remove_file(&real).unwrap();
     }
 }
@@ -219,6 +296,7 @@ fn corner_sizes_match_mke2fs() {
         check_image(&o, &ours);
         make_real(&o, &real);
         assert_eq!(comparable(&ours), comparable(&real), "{}", name(&o));
+        same_files(&ours, &real, &name(&o));
     }
     let short = mkfs::geometry(&opts(20 << 20, 1024, true, true)).unwrap();
     assert_eq!(short.blocks_in_group(2), 4095);
