@@ -5,7 +5,7 @@
 //! corrupt input error (one clear line on stderr); 4 fsck found problems.
 
 use crate::error::{Error, Result};
-use crate::fs::{Fs, MountOpts};
+use crate::fs::{mkfs, Fs, MountOpts};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,6 +91,23 @@ enum Command {
     },
     /// List the profiles and seeded bugs.
     Profiles,
+    /// Make a fresh filesystem image (e4fuzz's own mke2fs), written as a sparse file.
+    Mkfs {
+        /// The image file (replaced if it exists).
+        image: PathBuf,
+        /// Size in bytes, with an optional K, M, G or T suffix (powers of 1024).
+        #[arg(long, default_value = "64M")]
+        size: String,
+        /// Block size: 1024, 2048 or 4096.
+        #[arg(long, default_value = "1024")]
+        block_size: String,
+        /// Leave out the extent feature (indirect block maps).
+        #[arg(long)]
+        no_extent: bool,
+        /// Leave out metadata_csum (no checksums at all).
+        #[arg(long)]
+        no_csum: bool,
+    },
     /// List a directory (default: the root).
     Ls {
         /// The image file.
@@ -177,6 +194,33 @@ fn run(cmd: Command) -> Result<i32> {
                 fs.unlink(&path)
             }
         }),
+        Command::Mkfs {
+            image,
+            size,
+            block_size,
+            no_extent,
+            no_csum,
+        } => {
+            let opts = mkfs::MkfsOpts {
+                size_bytes: mkfs::parse_size(&size)?,
+                block_size: mkfs::parse_block_size(&block_size)?,
+                extents: !no_extent,
+                metadata_csum: !no_csum,
+                ..mkfs::MkfsOpts::default()
+            };
+            let geo = mkfs::geometry(&opts)?;
+            mkfs::mkfs(&opts)?.save(&image)?;
+            println!(
+                "{}: {} blocks of {} bytes, {} groups, {} inodes, journal {} blocks",
+                image.display(),
+                geo.blocks_count,
+                geo.block_size,
+                geo.groups,
+                geo.inodes_count,
+                geo.journal_blocks
+            );
+            Ok(EXIT_OK)
+        }
         Command::Mkdir { image, path } => with_fs(&image, |fs| fs.mkdir(&path).map(|_| ())),
         Command::Ls { image, dir } => {
             let mut fs = Fs::open(&image, MountOpts { read_only: true })?;

@@ -12,6 +12,7 @@ pub mod file;
 pub mod ialloc;
 pub mod inode;
 pub mod map;
+pub mod mkfs;
 pub mod mount;
 pub mod namei;
 pub mod orphan;
