@@ -78,10 +78,9 @@ impl Fs {
 
     /// Model of ext4_journal_stop() → jbd2_journal_stop().
     pub fn journal_stop(&mut self, h: Handle) -> Result<()> {
-        drop(h);
         if let Some(j) = self.journal.as_mut() {
             j.check_alive()?;
-            j.stop_handle();
+            j.stop_handle(h.credits.saturating_sub(h.used));
         }
         Ok(())
     }
@@ -103,7 +102,7 @@ impl Fs {
             h.credits += n;
             return Ok(false);
         }
-        j.stop_handle();
+        j.stop_handle(h.credits.saturating_sub(h.used));
         if j.running.as_ref().is_none_or(|t| t.updates == 0) {
             self.journal_commit()?;
         }

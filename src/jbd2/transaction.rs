@@ -198,11 +198,13 @@ impl Journal {
         t.tid
     }
 
-    /// Model of jbd2_journal_stop(): the handle leaves the transaction.
-    pub fn stop_handle(&mut self) {
+    /// Model of jbd2_journal_stop() → stop_this_handle(): the handle leaves the transaction
+    /// and gives back the credits it did not use.
+    pub fn stop_handle(&mut self, unused: u32) {
         if let Some(t) = self.running.as_mut() {
             assert!(t.updates > 0, "journal_stop without a handle");
             t.updates -= 1;
+            t.outstanding = t.outstanding.saturating_sub(unused);
         }
     }
 
