@@ -48,9 +48,9 @@
 //!   (`ext4_check_indirect_blockref()` on a buffer that was not up to date); a block that fails
 //!   is dropped from the cache so every later access fails the same way.
 
-mod alloc;
-mod punch;
-mod truncate;
+pub mod alloc;
+pub mod punch;
+pub mod truncate;
 
 #[cfg(test)]
 mod testutil;
@@ -248,7 +248,7 @@ impl Fs {
 
     /// Model of ext4_free_blocks() with its dquot_free_block(): release `count` blocks and
     /// take them off `i_blocks`. `metadata` forgets (and, with a journal, revokes) them.
-    pub(crate) fn ind_free_blocks(
+    pub fn ind_free_blocks(
         &mut self,
         h: &mut Handle,
         ino: Ino,

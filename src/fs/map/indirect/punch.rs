@@ -19,16 +19,16 @@
 //! that 6f30b7e37a82 (2015) fixed; the seeded bug S14 will bring them back behind a switch.
 //! Each fix is one local spot, marked `S14 fix N` in the code:
 //!
-//! 1. [`Fs::punch_end_range`]: end's top grows from the inode → `goto do_indirects` (the old
+//! 1. `Fs::punch_end_range`: end's top grows from the inode → `goto do_indirects` (the old
 //!    code returned early, leaving whole levels between start and end unfreed).
-//! 2. [`Fs::punch_end_range`]: end's top grows from an indirect block → keep `partial2` (the
+//! 2. `Fs::punch_end_range`: end's top grows from an indirect block → keep `partial2` (the
 //!    old code did `partial2--`, skipping the rest of the shared branch).
-//! 3. [`Fs::punch_converge`]: walk the two chains only when at the same remaining depth
+//! 3. `Fs::punch_converge`: walk the two chains only when at the same remaining depth
 //!    (`depth <= depth2` / `depth2 <= depth`); the old code stepped both every round, so
 //!    chains of unequal length missed each other and freed blocks outside the range.
-//! 4. [`Fs::punch_same_level`]: free the start's top unless the end lies inside that subtree
+//! 4. `Fs::punch_same_level`: free the start's top unless the end lies inside that subtree
 //!    (the old code never freed it).
-//! 5. [`Fs::punch_same_level`]: step the end's `p` forward only when it has no top (the old
+//! 5. `Fs::punch_same_level`: step the end's `p` forward only when it has no top (the old
 //!    code always did, freeing the block at the end).
 
 use crate::error::Result;

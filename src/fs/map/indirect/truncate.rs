@@ -57,7 +57,7 @@ impl Fs {
     }
 
     /// `s_bitmap_maxbytes` in blocks: the `max_block` of truncate and punch.
-    pub(crate) fn ind_max_block(&self) -> u64 {
+    pub fn ind_max_block(&self) -> u64 {
         let huge = self.sb.has_ro_compat(sbf::EXT4_FEATURE_RO_COMPAT_HUGE_FILE);
         max_bitmap_blocks(self.block_size(), huge)
     }
