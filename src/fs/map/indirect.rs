@@ -364,13 +364,15 @@ impl Fs {
     }
 
     /// The lookup half of ext4_ind_map_blocks()'s found case: how many pointers from `leaf`
-    /// on continue its block contiguously (at most `len`, and not past the boundary).
+    /// on continue its block contiguously (at most `len`, and not past the boundary). The run
+    /// also stops at the end of the filesystem (a direct pointer is not range-checked on
+    /// the way in, unlike the kernel's, which ext4_iget() validates).
     fn ind_run_len(&mut self, ino: Ino, leaf: &Indirect, len: u32, boundary: u32) -> Result<u32> {
         let first = u64::from(leaf.key);
         let mut count = 1u32;
         while count < len && count <= boundary {
             let blk = self.ind_ptr(ino, leaf.bh, leaf.p + count as usize)?;
-            if u64::from(blk) != first + u64::from(count) {
+            if u64::from(blk) != first + u64::from(count) || !self.ind_block_valid(blk.into(), 1) {
                 break;
             }
             count += 1;

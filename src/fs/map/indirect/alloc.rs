@@ -230,10 +230,106 @@ struct AllocState {
 
 #[cfg(test)]
 mod tests {
-    use crate::dev::LogOp;
+    use crate::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen, LogOp, Zone};
+    use crate::error::Error;
     use crate::fs::map::indirect::testutil::TestFs;
     use crate::fs::map::{MapFlags, EXT4_MAP_BOUNDARY, EXT4_MAP_MAPPED, EXT4_MAP_NEW};
-    use crate::units::Lblk;
+    use crate::units::{Ino, Lblk, Pblk};
+
+    /// Take blocks (charged to nobody) until exactly `left` are free.
+    fn fill(t: &mut TestFs, left: u64) {
+        let mut h = t.fs.journal_start(8).unwrap();
+        while t.fs.sb.s_free_blocks_count > left {
+            let want = (t.fs.sb.s_free_blocks_count - left).min(1 << 15) as u32;
+            t.fs.new_blocks(&mut h, Pblk(0), want).unwrap();
+        }
+        t.fs.journal_stop(h).unwrap();
+    }
+
+    /// Map one TIND block of `ino` with CREATE.
+    fn map_tind(t: &mut TestFs, ino: Ino) -> crate::error::Result<crate::fs::map::MapResult> {
+        let mut h = t.fs.journal_start(8).unwrap();
+        let m =
+            t.fs.ind_map_blocks(Some(&mut h), ino, Lblk(65804 + 9), 1, MapFlags::CREATE);
+        t.fs.journal_stop(h).unwrap();
+        m
+    }
+
+    #[test]
+    fn alloc_branch_frees_everything_when_the_allocator_runs_dry() {
+        // With 1, 2 or 3 free blocks a TIND mapping (3 indirect blocks + data) fails after
+        // 0, 1, 2 or 3 allocations; nothing may stay allocated or charged.
+        for left in [0, 1, 2, 3] {
+            let Some(mut t) = TestFs::new("enospc", 1024) else {
+                return;
+            };
+            let ino = t.empty_file();
+            fill(&mut t, left);
+            let used = t.bitmap_used();
+            assert_eq!(map_tind(&mut t, ino), Err(Error::NoSpace), "{left} free");
+            assert_eq!(t.fs.sb.s_free_blocks_count, left);
+            assert_eq!(t.bitmap_used(), used);
+            assert_eq!(t.fs.inode_blocks(ino), 0);
+            assert_eq!(t.fs.inode(ino).raw.i_block, [0; 15]);
+        }
+    }
+
+    #[test]
+    fn alloc_branch_frees_and_forgets_after_a_failed_write() {
+        let Some(mut t) = TestFs::new("eio", 1024) else {
+            return;
+        };
+        let ino = t.empty_file();
+        let (used, free) = (t.bitmap_used(), t.fs.sb.s_free_blocks_count);
+        // The third indirect-block write is the last new block, after the data allocation:
+        // the kernel's `i == indirect_blks` case frees the data run, then the three blocks.
+        let rule = FaultRule::new(FaultOp::Write, FaultWhen::Nth(2)).in_zone(Zone::TreeMeta);
+        t.fs.dev.set_fault_plan(FaultPlan {
+            rules: vec![rule],
+            crash_at_write: None,
+        });
+        let cached = t.fs.bufs.map.len();
+        assert!(matches!(map_tind(&mut t, ino), Err(Error::Io(_))));
+        t.fs.dev.set_fault_plan(FaultPlan::none());
+        assert_eq!((t.bitmap_used(), t.fs.sb.s_free_blocks_count), (used, free));
+        assert_eq!(t.fs.inode_blocks(ino), 0);
+        assert_eq!(t.fs.inode(ino).raw.i_block, [0; 15]);
+        assert!(
+            t.fs.bufs.map.len() <= cached + 1,
+            "new indirect buffers forgotten"
+        );
+        // The same mapping succeeds afterwards.
+        let m = map_tind(&mut t, ino).unwrap();
+        assert_eq!((m.len, m.flags), (1, EXT4_MAP_NEW | EXT4_MAP_MAPPED));
+        assert_eq!(t.layout(ino).meta.len(), 3);
+    }
+
+    #[test]
+    fn splice_branch_frees_the_new_blocks_when_the_parent_write_fails() {
+        let Some(mut t) = TestFs::new("splice", 1024) else {
+            return;
+        };
+        let ino = t.file_with(&[12]);
+        let ind = Pblk(u64::from(t.fs.inode(ino).raw.i_block[12]));
+        let (used, free, blocks) = (
+            t.bitmap_used(),
+            t.fs.sb.s_free_blocks_count,
+            t.fs.inode_blocks(ino),
+        );
+        let rule = FaultRule::new(FaultOp::Write, FaultWhen::Block(ind));
+        t.fs.dev.set_fault_plan(FaultPlan {
+            rules: vec![rule],
+            crash_at_write: None,
+        });
+        let mut h = t.fs.journal_start(8).unwrap();
+        let m =
+            t.fs.ind_map_blocks(Some(&mut h), ino, Lblk(13), 4, MapFlags::CREATE);
+        t.fs.journal_stop(h).unwrap();
+        t.fs.dev.set_fault_plan(FaultPlan::none());
+        assert!(matches!(m, Err(Error::Io(_))));
+        assert_eq!((t.bitmap_used(), t.fs.sb.s_free_blocks_count), (used, free));
+        assert_eq!(t.fs.inode_blocks(ino), blocks);
+    }
 
     #[test]
     fn create_allocates_the_first_hole_run_and_splices_it_last() {
@@ -278,7 +374,7 @@ mod tests {
             (Lblk(17), 3, EXT4_MAP_NEW | EXT4_MAP_MAPPED)
         );
         // TIND: three new indirect blocks, all written before the inode (the splice).
-        t.fs.dev.clear_log();
+        let seq0 = t.fs.dev.log().last().map_or(0, |e| e.seq + 1);
         let m = map(&mut t, 65804 + 70_000, 3, MapFlags::CREATE);
         assert_eq!((m.len, m.flags), (3, EXT4_MAP_NEW | EXT4_MAP_MAPPED));
         let lay = t.layout(ino);
@@ -288,13 +384,14 @@ mod tests {
             t.fs.dev
                 .log()
                 .iter()
+                .filter(|e| e.seq >= seq0)
                 .filter_map(|e| match &e.op {
                     LogOp::Write { blk, .. } => Some(blk.0),
                     LogOp::Flush => None,
                 })
                 .collect();
         let at = |b: u64| writes.iter().position(|&w| w == b).unwrap();
-        let splice = writes.iter().rposition(|&w| w == itable.0).unwrap();
+        let splice = writes.iter().position(|&w| w == itable.0).unwrap();
         let last_new = new_meta.iter().map(|&b| at(b)).max().unwrap();
         assert!(
             last_new < splice,
