@@ -554,3 +554,56 @@ fn indirect_model_fuzz_bench() {
         rate(engine)
     );
 }
+
+/// A directory of an `^extent` filesystem is indirect-mapped too: growing one past its twelve
+/// direct blocks goes through IND, and emptying and removing it frees its blocks as metadata
+/// (forgotten from the buffer cache). e2fsck must be clean after each phase.
+#[test]
+fn indirect_directory_grows_into_ind_and_is_freed() {
+    if !have_e2fsprogs("indirect_directory_grows_into_ind_and_is_freed") {
+        return;
+    }
+    let t = TempDir::new("inddir");
+    let img = t.path("dir.img");
+    mke2fs(
+        &img,
+        32 << 20,
+        &[
+            "-t",
+            "ext4",
+            "-O",
+            "^extent,^64bit,^dir_index",
+            "-b",
+            "1024",
+        ],
+    );
+    let mut fs = Fs::open(&img, MountOpts::default()).unwrap();
+    let free0 = fs.sb.s_free_blocks_count;
+    let d = fs.mkdir("/d").unwrap();
+    let names: Vec<String> = (0..700)
+        .map(|i| format!("a-rather-long-file-name-{i:04}"))
+        .collect();
+    for n in &names {
+        fs.create(&format!("/d/{n}"), 0o644).unwrap();
+    }
+    let size = fs.inode(d).raw.i_size;
+    assert!(size > 13 * 1024, "the directory reaches IND ({size} bytes)");
+    assert_ne!(fs.inode(d).raw.i_block[12], 0);
+    let dev = fs.unmount().unwrap();
+    dev.save(&img).unwrap();
+    assert_e2fsck_clean(&img);
+    let listing = debugfs(&img, false, &["ls -l /d"]);
+    assert!(listing.contains("a-rather-long-file-name-0699"));
+    let mut fs = Fs::mount(dev, MountOpts::default()).unwrap();
+    for n in &names {
+        fs.unlink(&format!("/d/{n}")).unwrap();
+    }
+    fs.rmdir("/d").unwrap();
+    assert_eq!(
+        fs.sb.s_free_blocks_count, free0,
+        "every directory block came back"
+    );
+    let dev = fs.unmount().unwrap();
+    dev.save(&img).unwrap();
+    assert_e2fsck_clean(&img);
+}

@@ -450,6 +450,12 @@ mod tests {
                     "cut {cut}: block {l} moved"
                 );
             }
+            for m in before.meta.iter().filter(|m| !after.meta.contains(m)) {
+                assert!(
+                    !t.fs.bufs.map.contains_key(m),
+                    "cut {cut}: freed {m} not forgotten"
+                );
+            }
             t.check_accounting(ino, &after);
             t.remove(ino);
         }
