@@ -153,6 +153,14 @@ pub enum CorruptKind {
     JournalInode(&'static str),
     /// Other inconsistency, named.
     Other(&'static str),
+    /// An indirect block was released while the map still used it: it is referenced from
+    /// inside its own subtree (the kernel's "circular indirect block detected").
+    IndirectBlockCircular {
+        /// The inode.
+        ino: Ino,
+        /// The indirect block.
+        pblk: Pblk,
+    },
 }
 
 impl Error {
@@ -282,6 +290,9 @@ impl fmt::Display for CorruptKind {
             JournalChecksum(w) => write!(f, "journal checksum does not match: {w}"),
             JournalInode(w) => write!(f, "journal inode: {w}"),
             Other(w) => write!(f, "{w}"),
+            IndirectBlockCircular { ino, pblk } => {
+                write!(f, "inode {ino}: circular indirect block {pblk}")
+            }
         }
     }
 }
