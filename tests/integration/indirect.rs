@@ -304,8 +304,8 @@ impl Run {
             u64::from(fs.sb.s_first_data_block),
             fs.sb.s_blocks_count,
         );
-        let dev = &mut fs.dev;
-        let mut read = |b: Pblk| dev.read_block(b).map(|d| d.to_vec());
+        // Through the buffer cache: with the journal, the newest metadata is not home yet.
+        let mut read = |b: Pblk| fs.bread(b, e4fuzz::dev::Zone::Unknown).map(<[u8]>::to_vec);
         let mut ctx = WalkCtx {
             ino,
             block_size: bs,
