@@ -153,6 +153,9 @@ pub enum CorruptKind {
     JournalInode(&'static str),
     /// Other inconsistency, named.
     Other(&'static str),
+    /// Journal recovery stopped: the log is inconsistent in a way `jbd2_journal_recover()`
+    /// reports as an error (`-EIO`, `-EFSCORRUPTED`), with the reason.
+    JournalRecovery(&'static str),
 }
 
 impl Error {
@@ -282,6 +285,7 @@ impl fmt::Display for CorruptKind {
             JournalChecksum(w) => write!(f, "journal checksum does not match: {w}"),
             JournalInode(w) => write!(f, "journal inode: {w}"),
             Other(w) => write!(f, "{w}"),
+            JournalRecovery(w) => write!(f, "journal recovery failed: {w}"),
         }
     }
 }
