@@ -144,3 +144,194 @@ fn propagate_errno(dev: &mut Disk, journal: &mut Journal) -> Result<()> {
     journal.jsb.s_errno = 0;
     journal.write_superblock(dev)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::recovery::tests::{run, setup, BS, JSTART, V3};
+    use super::*;
+    use crate::format::jbd2::{
+        JournalHeader, JournalSuperblock, JBD2_FEATURE_COMPAT_CHECKSUM, JBD2_FEATURE_INCOMPAT_64BIT,
+    };
+    use crate::format::testimg::Img;
+    use crate::units::{Pblk, Tid};
+
+    /// xorshift64 for the garbage loops.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn block(&mut self) -> Vec<u8> {
+            (0..BS).map(|_| self.next().to_le_bytes()[2]).collect()
+        }
+
+        fn small(&mut self, n: u64) -> u32 {
+            // OK to unwrap: below(n) < n <= u32::MAX for the callers' n.
+            u32::try_from(self.below(n)).unwrap()
+        }
+    }
+
+    /// Random log contents, some blocks dressed as journal blocks of the expected sequence:
+    /// the passes end with Ok or a typed corruption error, never a panic or an I/O error.
+    #[test]
+    fn garbage_logs_never_panic() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let features = [
+            V3,
+            V3 | JBD2_FEATURE_INCOMPAT_64BIT,
+            0,
+            JBD2_FEATURE_INCOMPAT_64BIT,
+        ];
+        for round in 0..300u64 {
+            let incompat = features[(round % 4) as usize];
+            let v1 = round % 7 == 3 && incompat & V3 == 0;
+            let compat = if v1 { JBD2_FEATURE_COMPAT_CHECKSUM } else { 0 };
+            let (mut dev, mut j) = setup(incompat, compat, 1024);
+            let seq = rng.small(4);
+            for lb in 1..40u64 {
+                let mut b = rng.block();
+                if rng.below(3) != 0 {
+                    let tid = seq + rng.small(3);
+                    JournalHeader::new(rng.small(6), Tid(tid)).write(&mut b);
+                }
+                dev.write(Pblk(JSTART + lb), &b).unwrap();
+            }
+            let start = 1 + rng.small(8);
+            let (_, r) = run(&mut j, &mut dev, start, seq);
+            match r {
+                Ok(()) | Err(Error::Corrupt(_)) => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+    }
+
+    /// Random journal superblocks (re-checksummed, so they reach the log) and random log
+    /// blocks in a real image: `recover` returns Ok or a typed error, never panics.
+    #[test]
+    fn garbage_journals_never_panic() {
+        let Some(img) = Img::mkfs("rec-garbage", None) else {
+            return;
+        };
+        let data = XorShift(5).block().repeat(2);
+        img.debugfs_script("jo -c\njw -b 300,301 d\njc\n", &[("d", &data)]);
+        let mut base = Disk::load(&img.0, 1024).unwrap();
+        base.freeze();
+        let jstart = img.bmap("<8>", 0);
+        let good = JournalSuperblock::parse(&base.peek_block(Pblk(jstart))).unwrap();
+        let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+        let (mut replayed, mut failed) = (0, 0);
+        for round in 0..200 {
+            let mut dev = base.clone();
+            let mut jsb = good.clone();
+            jsb.s_start = rng.small(1100);
+            jsb.s_sequence = Tid(rng.small(4));
+            // Each of these with probability 1/4: mostly valid superblocks that reach the log.
+            if rng.below(4) == 0 {
+                jsb.s_maxlen = 1000 + rng.small(40);
+            }
+            if rng.below(4) == 0 {
+                jsb.s_first = rng.small(3);
+            }
+            if rng.below(4) == 0 {
+                jsb.s_feature_incompat ^= [1, 2, 4, 0x40][rng.below(4) as usize];
+            }
+            jsb.s_errno = -i32::try_from(rng.small(2)).unwrap();
+            let mut b = dev.peek_block(Pblk(jstart)).to_vec();
+            let raw = if round % 5 == 0 {
+                rng.block()
+            } else {
+                jsb.to_bytes().to_vec()
+            };
+            b[..1024].copy_from_slice(&raw[..1024]);
+            dev.write(Pblk(jstart), &b).unwrap();
+            for lb in 1..12 {
+                if rng.below(2) == 0 {
+                    let mut blk = rng.block();
+                    JournalHeader::new(rng.small(6), Tid(rng.small(4))).write(&mut blk);
+                    dev.write(Pblk(jstart + lb), &blk).unwrap();
+                }
+            }
+            match recover(&mut dev) {
+                Ok(info) => replayed += usize::from(info.replayed),
+                Err(Error::Corrupt(_)) | Err(Error::Unsupported(_)) => failed += 1,
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        // Not hollow: both outcomes are reached.
+        assert!(
+            replayed > 20 && failed > 20,
+            "{replayed} replays, {failed} errors"
+        );
+    }
+
+    #[test]
+    fn clean_image_is_left_alone_and_flag_only_bumps_the_sequence() {
+        let Some(img) = Img::mkfs("rec-clean", Some("^64bit")) else {
+            return;
+        };
+        let mut dev = Disk::load(&img.0, 1024).unwrap();
+        let info = recover(&mut dev).unwrap();
+        let clean = RecoveryInfo {
+            sequence: Tid(1),
+            ..RecoveryInfo::default()
+        };
+        assert_eq!(info, clean);
+        assert_eq!(dev.written_blocks().count(), 0);
+        img.debugfs("feature needs_recovery");
+        let mut dev = Disk::load(&img.0, 1024).unwrap();
+        let info = recover(&mut dev).unwrap();
+        assert_eq!(
+            (info.replayed, info.sequence, info.nr_replays),
+            (true, Tid(2), 0)
+        );
+        let sb = read_fs_superblock(&mut dev).unwrap();
+        assert!(!sb.has_incompat(EXT4_FEATURE_INCOMPAT_RECOVER));
+        assert!(!recover(&mut dev).unwrap().replayed, "idempotent");
+    }
+
+    #[test]
+    fn typed_errors_for_unusable_journals() {
+        let Some(img) = Img::mkfs("rec-errors", None) else {
+            return;
+        };
+        let jstart = img.bmap("<8>", 0);
+        let mut dev = Disk::load(&img.0, 1024).unwrap();
+        let mut b = dev.peek_block(Pblk(jstart)).to_vec();
+        let mut jsb = JournalSuperblock::parse(&b).unwrap();
+        jsb.s_feature_incompat |= crate::format::jbd2::JBD2_FEATURE_INCOMPAT_CSUM_V3;
+        jsb.s_checksum_type = crate::format::jbd2::JBD2_CRC32C_CHKSUM;
+        b[..1024].copy_from_slice(&jsb.to_bytes());
+        b[0x1F] ^= 1; // s_start, under the checksum
+        dev.write(Pblk(jstart), &b).unwrap();
+        let csum = Err(Error::Corrupt(CorruptKind::JournalSuperblockChecksum));
+        assert_eq!(recover(&mut dev), csum);
+        assert_eq!(
+            dev.written_blocks().count(),
+            1,
+            "nothing but the test's own write"
+        );
+        b[0] ^= 1; // the magic
+        dev.write(Pblk(jstart), &b).unwrap();
+        let magic = Err(Error::Corrupt(CorruptKind::JournalSuperblock("bad magic")));
+        assert_eq!(recover(&mut dev), magic);
+        let mut other = Disk::new(1024, 64);
+        assert_eq!(
+            recover(&mut other),
+            Err(Error::Corrupt(CorruptKind::SuperblockMagic))
+        );
+        let mut wrong_bs = Disk::load(&img.0, 2048).unwrap();
+        assert!(matches!(
+            recover(&mut wrong_bs),
+            Err(Error::Corrupt(_) | Error::Invalid(_))
+        ));
+    }
+}

@@ -2,4 +2,5 @@
 //! e2fsprogs skip with a message when it is missing.
 
 mod mount;
+mod recovery;
 mod util;
