@@ -225,6 +225,12 @@ pub fn recovery_summary(info: &crate::jbd2::RecoveryInfo) -> String {
     if !info.replayed {
         return "journal clean, nothing to replay".into();
     }
+    if info.end_transaction.0 == 0 && info.error.is_none() {
+        return format!(
+            "journal empty, needs_recovery cleared (next transaction {})",
+            info.sequence
+        );
+    }
     let mut line = format!(
         "journal recovered: {} transactions ({}..{}), {} blocks replayed, {} revoke records, \
          {} revoked blocks skipped",

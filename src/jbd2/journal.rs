@@ -253,14 +253,19 @@ fn inode_location(dev: &mut Disk, sb: &Superblock, ino: Ino) -> Result<(Pblk, us
     let in_group = u64::from(index % sb.s_inodes_per_group);
     let byte = in_group * u64::from(sb.inode_size());
     let bs = u64::from(sb.block_size());
-    let block = gd.bg_inode_table + byte / bs;
-    if gd.bg_inode_table < u64::from(sb.s_first_data_block) || block >= sb.s_blocks_count {
-        return Err(Error::Corrupt(CorruptKind::GroupDescriptor {
-            group,
-            field: "bg_inode_table",
-        }));
+    let bad = Error::Corrupt(CorruptKind::GroupDescriptor {
+        group,
+        field: "bg_inode_table",
+    });
+    match gd.bg_inode_table.checked_add(byte / bs) {
+        Some(block)
+            if gd.bg_inode_table >= u64::from(sb.s_first_data_block)
+                && block < sb.s_blocks_count =>
+        {
+            Ok((Pblk(block), (byte % bs) as usize))
+        }
+        _ => Err(bad),
     }
-    Ok((Pblk(block), (byte % bs) as usize))
 }
 
 /// A loaded journal (the recovery-relevant part of `journal_t`).
@@ -286,6 +291,10 @@ pub struct Journal {
     pub failed_commit: Option<Tid>,
     /// `j_revoke`: the revoke table recovery fills.
     pub revoke: RevokeTable,
+    /// `j_sb_buffer`: journal block 0 as read at load. The superblock is written back from
+    /// it, so a replay that overwrote that block (a log naming it as a home block) does not
+    /// leak into the rest of the block, as in e2fsck and the kernel.
+    sb_buffer: Vec<u8>,
 }
 
 impl Journal {
@@ -319,6 +328,7 @@ impl Journal {
             transaction_sequence: jsb.s_sequence,
             failed_commit: None,
             revoke: RevokeTable::new(),
+            sb_buffer: buf.to_vec(),
             loc,
             jsb,
         })
@@ -346,13 +356,12 @@ impl Journal {
         }
     }
 
-    /// Write [`Journal::jsb`] into the first 1024 bytes of journal block 0 (checksum
-    /// recomputed with csum v2/v3), keeping the rest of the block.
-    pub fn write_superblock(&self, dev: &mut Disk) -> Result<()> {
+    /// Write [`Journal::jsb`] (checksum recomputed with csum v2/v3) over the first 1024
+    /// bytes of the superblock buffer read at load, and that block to journal block 0.
+    pub fn write_superblock(&mut self, dev: &mut Disk) -> Result<()> {
         let blk = self.loc.bmap(0)?;
-        let mut buf = dev.read_block_as(blk, Zone::Journal)?.to_vec();
-        buf[..1024].copy_from_slice(&self.jsb.to_bytes());
-        dev.write_as(blk, &buf, Zone::Journal)
+        self.sb_buffer[..1024].copy_from_slice(&self.jsb.to_bytes());
+        dev.write_as(blk, &self.sb_buffer, Zone::Journal)
     }
 }
 
@@ -406,6 +415,11 @@ impl<'a> LogWriter<'a> {
         }
     }
 
+    /// The journal being written.
+    pub fn journal(&self) -> &Journal {
+        self.journal
+    }
+
     /// Write `data` (one block) at the next log block; returns the log block used.
     pub fn block(&mut self, data: &[u8]) -> Result<u64> {
         let at = self.next;
@@ -418,6 +432,9 @@ impl<'a> LogWriter<'a> {
     /// Log `blocks` (home block, content) for transaction `tid`: descriptor blocks of at most
     /// [`descriptor_capacity`] tags, each followed by its data blocks, escaped where needed,
     /// with tag checksums over the logged copies.
+    ///
+    /// # Panics
+    /// If a home block needs more than 32 bits without `64BIT` ([`build_descriptor`]).
     pub fn descriptor(&mut self, tid: Tid, blocks: &[(u64, Vec<u8>)]) -> Result<()> {
         let jsb = &self.journal.jsb;
         let bs = self.journal.block_size as usize;

@@ -15,13 +15,13 @@
 //! Checksums per pass, as in the kernel: PASS_SCAN verifies descriptor and revoke tails (a bad
 //! one sets `need_check_commit_time`: the next commit decides between "stale block, end of
 //! log" and `-EFSBADCRC`), commit blocks (v2/v3 checksum, or the v1 `crc32_be` of the whole
-//! transaction computed by [`calc_chksums`]); a failed commit ends the log and sets
+//! transaction computed by `calc_chksums()`); a failed commit ends the log and sets
 //! `j_failed_commit`, except with `ASYNC_COMMIT`, where the scan goes on but replay still stops
 //! there. PASS_REVOKE and PASS_REPLAY fail on a bad descriptor tail; PASS_REPLAY skips a data
 //! block whose tag checksum fails and reports `-EFSBADCRC` at the end.
 //!
 //! The kernel's `break` out of the `switch` (as opposed to out of the loop) resumes the scan at
-//! the next log block; [`Step::Next`] models it, [`Step::Done`] is `goto done`.
+//! the next log block; `Step::Next` models it, `Step::Done` is `goto done`.
 //!
 //! Errors: the kernel's error codes map to [`CorruptKind::JournalChecksum`] (`-EFSBADCRC`),
 //! [`CorruptKind::JournalRecovery`] (`-EIO`, `-EFSCORRUPTED`), [`CorruptKind::JournalRevoke`]
