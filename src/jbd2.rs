@@ -28,6 +28,12 @@
 //!
 //! The kernel differs from e2fsck in one case: with `needs_recovery` clear and `s_start != 0`
 //! it discards the log (`jbd2_journal_wipe()`), where e2fsck -y replays it; we follow e2fsck.
+//!
+//! I/O goes through the [`Disk`] with zone hints: journal blocks as `Zone::Journal`, the
+//! journal inode as `Zone::InodeTable`, the superblock as `Zone::Superblock`, replayed blocks
+//! as `Zone::Unknown` (the static zone map of the filesystem layer, when set, classifies them).
+//! A replay target past the end of the device is a recovery error here, where e2fsck would
+//! grow the image file.
 
 pub mod journal;
 pub mod recovery;
