@@ -161,6 +161,9 @@ pub enum CorruptKind {
         /// The indirect block.
         pblk: Pblk,
     },
+    /// Journal recovery stopped: the log is inconsistent in a way `jbd2_journal_recover()`
+    /// reports as an error (`-EIO`, `-EFSCORRUPTED`), with the reason.
+    JournalRecovery(&'static str),
 }
 
 impl Error {
@@ -293,6 +296,7 @@ impl fmt::Display for CorruptKind {
             IndirectBlockCircular { ino, pblk } => {
                 write!(f, "inode {ino}: circular indirect block {pblk}")
             }
+            JournalRecovery(w) => write!(f, "journal recovery failed: {w}"),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::format::superblock::{self as sbf, Superblock};
 use crate::fs::ext4_jbd2::BufferCache;
 use crate::fs::inode::InodeInfo;
 use crate::fs::page::PageCache;
-use crate::jbd2::Journal;
+use crate::jbd2::transaction::Journal;
 use crate::units::{Group, Ino, Pblk};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,10 +67,21 @@ impl Fs {
         Fs::mount(Fs::load_image(path)?, opts)
     }
 
-    /// Model of ext4_fill_super(): read and check the superblock and the descriptors.
+    /// Model of ext4_fill_super(): read and check the superblock, replay the journal if it
+    /// needs recovery (ext4_load_journal() → jbd2_journal_load() → jbd2_journal_recover(); on a
+    /// read-only mount too, as the kernel does unless `noload`), read the descriptors, load the
+    /// journal, and process the orphan list.
     pub fn mount(mut dev: Disk, opts: MountOpts) -> Result<Fs> {
         let raw = dev.read_bytes(sbf::SUPERBLOCK_OFFSET, sbf::SUPERBLOCK_SIZE)?;
-        let sb = Superblock::parse(&raw)?;
+        let mut sb = Superblock::parse(&raw)?;
+        if sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) {
+            let info = crate::jbd2::recover(&mut dev)?;
+            if let Some(e) = info.error {
+                return Err(e);
+            }
+            let raw = dev.read_bytes(sbf::SUPERBLOCK_OFFSET, sbf::SUPERBLOCK_SIZE)?;
+            sb = Superblock::parse(&raw)?;
+        }
         sb.verify_checksum()?;
         sb.check_supported()?;
         if sb.block_size() != dev.block_size() {
@@ -103,11 +114,6 @@ impl Fs {
         };
         fs.dev
             .set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
-        if fs.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) {
-            return Err(Error::Invalid(
-                "filesystem needs journal recovery (run `e4fuzz recover` first)".into(),
-            ));
-        }
         if !fs.opts.read_only && fs.sb.has_compat(sbf::EXT4_FEATURE_COMPAT_HAS_JOURNAL) {
             fs.load_journal()?;
         }

@@ -4,4 +4,5 @@
 mod indirect;
 mod mkfs;
 mod mount;
+mod recovery;
 mod util;
