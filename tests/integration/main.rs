@@ -2,7 +2,8 @@
 //! e2fsprogs skip with a message when it is missing.
 
 mod indirect;
+mod journal;
 mod mkfs;
 mod mount;
-mod recovery;
+pub(crate) mod recovery;
 mod util;

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (offset in the superblock, length, name): fields e2fsck sets from its clock or I/O counters.
-const CLOCK_FIELDS: &[(usize, usize, &str)] = &[
+pub(crate) const CLOCK_FIELDS: &[(usize, usize, &str)] = &[
     (0x30, 4, "s_wtime"),
     (0x178, 8, "s_kbytes_written"),
     (0x3FC, 4, "s_checksum"),
