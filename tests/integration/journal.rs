@@ -88,6 +88,8 @@ fn check_crash_points(tag: &str, extents: bool) {
             "crash point {k}: recovery error {:?}",
             info.error
         );
+        replayed += usize::from(info.replayed);
+        transactions += info.transactions();
         d.save(&ours).unwrap();
         let r = std::process::Command::new("e2fsck")
             .args(["-y", "-E", "journal_only"])
@@ -113,6 +115,16 @@ fn check_crash_points(tag: &str, extents: bool) {
             "crash point {k}/{n}: e2fsck -fn after recovery + orphan cleanup:\n{out}"
         );
     }
+    // Not hollow: most crash points must have had committed transactions to replay.
+    let pts = points.len();
+    assert!(
+        replayed >= pts / 2,
+        "only {replayed} of {pts} crash points replayed"
+    );
+    assert!(
+        transactions > pts as u32,
+        "only {transactions} transactions replayed in all"
+    );
 }
 
 #[test]
