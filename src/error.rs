@@ -153,6 +153,17 @@ pub enum CorruptKind {
     JournalInode(&'static str),
     /// Other inconsistency, named.
     Other(&'static str),
+    /// The first key of an extent tree block differs from the `ei_block` of the index that
+    /// points to it (`ext4_valid_extent_entries()`).
+    ExtentIndexKey(Ino),
+    /// An extent tree change found the tree inconsistent (the `EXT4_ERROR_INODE()` paths of
+    /// fs/ext4/extents.c that return `-EFSCORRUPTED`), with the kernel's reason.
+    ExtentTree {
+        /// The inode.
+        ino: Ino,
+        /// What was wrong.
+        why: &'static str,
+    },
 }
 
 impl Error {
@@ -282,6 +293,8 @@ impl fmt::Display for CorruptKind {
             JournalChecksum(w) => write!(f, "journal checksum does not match: {w}"),
             JournalInode(w) => write!(f, "journal inode: {w}"),
             Other(w) => write!(f, "{w}"),
+            ExtentIndexKey(i) => write!(f, "inode {i}: extent block key differs from its index"),
+            ExtentTree { ino, why } => write!(f, "inode {ino}: extent tree: {why}"),
         }
     }
 }
