@@ -272,6 +272,26 @@ fn finish(fs: Fs, img: &Path, model: &Model, runs: &BlockMap, leaves: &[Ext]) {
     assert_eq!(debugfs_cat(img, "/f"), model.data, "debugfs cat /f");
     let (ex_leaves, ex_meta) = debugfs_ex(img, "/f");
     assert_eq!(ex_leaves, leaves, "debugfs ex leaves");
+    // The walker merges runs that continue each other; so must the debugfs listing.
+    let mut merged: Vec<blockmap::Run> = Vec::new();
+    for &(lblk, len, pblk, unwritten) in &ex_leaves {
+        match merged.last_mut() {
+            Some(r)
+                if r.lblk + r.len == lblk
+                    && r.pblk + u64::from(r.len) == pblk
+                    && r.unwritten == unwritten =>
+            {
+                r.len += len
+            }
+            _ => merged.push(blockmap::Run {
+                lblk,
+                pblk,
+                len,
+                unwritten,
+            }),
+        }
+    }
+    assert_eq!(merged, runs.runs, "debugfs ex runs against the walker");
     let meta: Vec<u64> = runs.meta.iter().map(|m| m.pblk).collect();
     let mut sorted_ex = ex_meta.clone();
     let mut sorted = meta.clone();

@@ -303,6 +303,7 @@ impl Fs {
 mod tests {
     use super::super::testutil::setup;
     use crate::format::extent::NodeEntries;
+    use crate::units::Lblk;
 
     #[test]
     fn tree_grows_from_depth_0_to_1_to_2() {
@@ -397,5 +398,75 @@ mod tests {
         };
         let starts: Vec<u32> = root.iter().map(|k| k.ei_block).collect();
         assert_eq!(starts, [0, 333]);
+    }
+
+    /// Root keys of the tree.
+    fn root_keys(t: &mut super::super::testutil::T) -> Vec<u32> {
+        match &t.nodes()[0].1.entries {
+            NodeEntries::Index(v) => v.iter().map(|k| k.ei_block).collect(),
+            NodeEntries::Leaf(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_index_level_splits_at_the_path_and_empties_back() {
+        let Some(mut t) = setup("ext-index-split") else {
+            return;
+        };
+        const N: u32 = 84 * 84;
+        // Real data blocks (the punch below frees them), in as many runs as it takes.
+        let mut pblks = Vec::new();
+        let mut h = t.h();
+        while pblks.len() < N as usize {
+            let want = N - u32::try_from(pblks.len()).unwrap();
+            let (p, got) =
+                t.fs.new_blocks(&mut h, crate::units::Pblk(0), want)
+                    .unwrap();
+            pblks.extend((0..u64::from(got)).map(|i| p.0 + i));
+        }
+        t.fs.inode_add_blocks(t.ino, i64::from(N)).unwrap();
+        for i in 0..N {
+            t.insert(2 * i, 1, pblks[i as usize], false);
+        }
+        // One index block of 84 keys over 84 full leaves.
+        assert_eq!((t.depth(), root_keys(&mut t)), (2, vec![0]));
+        assert_eq!(t.leaf_sizes(), vec![84; 84]);
+        assert_eq!(t.i_blocks(), u64::from(N) + 85);
+        // Into the middle of leaf 40 (after its extent 10): the leaf splits after the path's
+        // extent and the full index block after the path's key; the root takes the new key.
+        let border = 2 * (40 * 84 + 11);
+        let spare = t.alloc(1);
+        t.fs.inode_add_blocks(t.ino, 1).unwrap();
+        t.insert(border - 1, 1, spare, false);
+        assert_eq!(root_keys(&mut t), [0, border]);
+        let mut want = vec![84; 40];
+        want.extend([12, 73]);
+        want.extend(vec![84; 43]);
+        assert_eq!(t.leaf_sizes(), want);
+        let nodes = t.nodes();
+        let index_sizes: Vec<usize> = nodes
+            .iter()
+            .filter(|(_, n)| n.header.eh_depth == 1)
+            .map(|(_, n)| n.len())
+            .collect();
+        assert_eq!(index_sizes, [41, 44]);
+        assert_eq!(
+            t.i_blocks(),
+            u64::from(N) + 1 + 87,
+            "2 index blocks + 85 leaves"
+        );
+        // Punching everything from the border on empties the right subtree: its leaves and
+        // its index block are freed and the root is back to one key.
+        let right: Vec<u64> = nodes.iter().filter_map(|n| n.0).skip(42).collect();
+        assert_eq!(right.len(), 1 + 44, "index block B and its leaves");
+        let mut h = t.h();
+        t.fs.ext_remove_space(&mut h, t.ino, Lblk(border), Lblk(2 * N))
+            .unwrap();
+        assert_eq!((t.depth(), root_keys(&mut t)), (2, vec![0]));
+        assert_eq!(t.leaf_sizes().len(), 41);
+        assert!(right.iter().all(|&b| t.is_free(b)), "right subtree freed");
+        let map = t.walk();
+        assert_eq!(map.data_blocks(), 40 * 84 + 12);
+        assert_eq!(t.i_blocks(), map.data_blocks() + map.meta.len() as u64);
     }
 }
