@@ -193,6 +193,9 @@ impl Model {
     }
 
     fn zero(&mut self, from: u64, to: u64) {
+        if from >= to {
+            return;
+        }
         let keys: Vec<u64> = self
             .chunks
             .range(from / CHUNK..=to.saturating_sub(1) / CHUNK)
