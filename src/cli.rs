@@ -4,6 +4,7 @@
 //! Exit codes everywhere: 0 ok / nothing found; 1 a finding or violation; 2 usage, I/O or
 //! corrupt input error (one clear line on stderr); 4 fsck found problems.
 
+use crate::dev::Disk;
 use crate::error::{Error, Result};
 use crate::fs::{Fs, MountOpts};
 use clap::{Parser, Subcommand};
@@ -95,6 +96,14 @@ enum Command {
         image: PathBuf,
         /// Directory path inside the image.
         dir: Option<String>,
+    },
+    /// Check an image like `e2fsck -fn`, with stable problem codes (exit 0 clean, 4 problems).
+    Fsck {
+        /// The image file.
+        image: PathBuf,
+        /// Print one JSON object instead of one line per problem.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -191,10 +200,54 @@ fn run(cmd: Command) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
+        Command::Fsck { image, json } => fsck(&image, json),
     }
 }
 
 use crate::units::Ino;
+
+/// `e4fuzz fsck IMAGE [--json]`: one line per problem and a summary (or one JSON object);
+/// exit 0 when clean (information problems allowed), 4 when problems were found.
+fn fsck(image: &Path, json: bool) -> Result<i32> {
+    let mut dev = load_image(image)?;
+    let report = crate::oracle::fsck::check(&mut dev)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", report.to_json()).map_err(Error::host)?;
+    } else {
+        for p in &report.problems {
+            writeln!(out, "{p}").map_err(Error::host)?;
+        }
+        writeln!(out, "{}: {}", image.display(), report.summary()).map_err(Error::host)?;
+    }
+    Ok(if report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_FSCK
+    })
+}
+
+/// Load an image file as a disk whose blocks are the filesystem's (4 KiB blocks for block
+/// sizes the simulated disk does not take), reading only its superblock first.
+fn load_image(path: &Path) -> Result<Disk> {
+    use crate::format::superblock::{Superblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+    use std::io::Read;
+    let host = |e: std::io::Error| Error::host(format!("{}: {e}", path.display()));
+    let mut head = Vec::new();
+    let want = SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE as u64;
+    std::fs::File::open(path)
+        .map_err(host)?
+        .take(want)
+        .read_to_end(&mut head)
+        .map_err(host)?;
+    if head.len() < want as usize {
+        let what = "superblock";
+        return Err(crate::error::CorruptKind::Truncated { what }.into());
+    }
+    let sb = Superblock::parse(&head[SUPERBLOCK_OFFSET as usize..])?;
+    let bs = sb.block_size();
+    Disk::load(path, if bs <= 32768 { bs } else { 4096 })
+}
 
 /// Mount `image`, run `f`, unmount cleanly and save the image in place.
 fn with_fs(image: &Path, f: impl FnOnce(&mut Fs) -> Result<()>) -> Result<i32> {

@@ -1,0 +1,340 @@
+//! Pass 5: group summaries (model of `e2fsck_pass5()`, e2fsck/pass5.c, over the bitmaps as
+//! libext2fs's `read_bitmaps()` presents them).
+//!
+//! The on-disk bitmaps are read as libext2fs reads them: a group with descriptor checksums,
+//! `BLOCK_UNINIT` (resp. `INODE_UNINIT`) and a valid descriptor checksum has an all-clear
+//! bitmap, and every `BLOCK_UNINIT` group then gets its superblock, descriptors, bitmaps and
+//! inode table marked. Each block from `s_first_data_block` and each inode is compared with
+//! what passes 1 to 4 found in use; a run of differences of one kind is one problem. The free
+//! and directory counts are counted from the on-disk bitmaps (as e2fsck does when it may not
+//! fix them) and compared with the descriptors and the superblock. Also: the padding of the
+//! last block bitmap past `s_blocks_count`, the padding of each inode bitmap block past
+//! `s_inodes_per_group`, and the bitmap checksums of the groups not marked uninitialized.
+
+use super::bits::Bits;
+use super::{Fsck, Problem, ProblemCode as P};
+use crate::format::bitmap::{self, block_bitmap_csum_verify, inode_bitmap_csum_verify};
+use crate::format::group_desc::{EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT};
+
+/// Which way an in-memory map and an on-disk bitmap differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Diff {
+    /// Marked in the bitmap, not in use (`-`).
+    Unused,
+    /// In use, not marked (`+`).
+    Used,
+}
+
+impl Fsck<'_> {
+    /// Pass 5.
+    pub(super) fn pass5(&mut self) {
+        let (bitmap, padding) = self.read_block_bitmaps();
+        self.check_block_bitmap(&bitmap);
+        if let Some(blk) = padding {
+            let msg = format!("padding at end of block bitmap is not set (block {blk})");
+            self.report(Problem::new(P::PR_5_BLOCK_BMAP_PADDING, msg).blk(blk));
+        }
+        let bitmap = self.read_inode_bitmaps();
+        self.check_inode_bitmap(&bitmap);
+    }
+
+    /// Whether group `g`'s bitmap of kind `flag` reads as all clear (libext2fs's rule).
+    fn uninit(&self, g: u32, flag: u16) -> bool {
+        let gd = &self.descs[g as usize];
+        self.gdt_csum() && gd.bg_flags & flag != 0 && gd.verify(&self.sb, g).is_ok()
+    }
+
+    /// The block bitmaps as one map over the filesystem, with the first unset padding bit of
+    /// the last group, if any.
+    fn read_block_bitmaps(&mut self) -> (Bits, Option<u64>) {
+        let mut map = Bits::new(self.nr_blocks);
+        let cpg = u64::from(self.sb.s_clusters_per_group);
+        let mut padding = None;
+        for g in 0..self.sb.groups_count() {
+            let gd = self.descs[g as usize].clone();
+            let first = self.sb.group_first_block(g);
+            let loc = gd.bg_block_bitmap;
+            let on_disk = !self.uninit(g, EXT4_BG_BLOCK_UNINIT) && loc < self.nr_blocks;
+            let buf = if on_disk {
+                self.block(loc).to_vec()
+            } else {
+                vec![0; self.bs as usize]
+            };
+            for i in 0..cpg.min(buf.len() as u64 * 8) {
+                if !bitmap::test_bit(&buf, i as u32) {
+                    if first + i >= self.nr_blocks && padding.is_none() {
+                        padding = Some(first + i);
+                    }
+                    continue;
+                }
+                map.set(first + i);
+            }
+            let csum_group = gd.bg_flags & EXT4_BG_BLOCK_UNINIT == 0;
+            if csum_group && block_bitmap_csum_verify(&self.sb, g, &gd, &buf).is_err() {
+                let msg = format!(
+                    "block bitmap checksum {:#x} does not match",
+                    gd.bg_block_bitmap_csum
+                );
+                self.report(Problem::new(P::PR_5_BLOCK_BITMAP_CSUM_INVALID, msg).group(g));
+            }
+        }
+        for g in 0..self.sb.groups_count() {
+            if self.descs[g as usize].bg_flags & EXT4_BG_BLOCK_UNINIT != 0 {
+                self.mark_uninit_group(&mut map, g);
+            }
+        }
+        (map, padding)
+    }
+
+    /// Model of `mark_uninit_bg_group_blocks()` for group `g`.
+    fn mark_uninit_group(&self, map: &mut Bits, g: u32) {
+        if self.sb.bg_has_super(g) {
+            let first = self.sb.group_first_block(g);
+            let gdt = u64::from(self.sb.gdt_blocks()) + u64::from(self.sb.s_reserved_gdt_blocks);
+            (first..=first + gdt).for_each(|b| {
+                map.set(b);
+            });
+        }
+        let gd = &self.descs[g as usize];
+        let itb = u64::from(self.sb.itable_blocks());
+        if gd.bg_inode_table != 0 {
+            (gd.bg_inode_table..gd.bg_inode_table.saturating_add(itb)).for_each(|b| {
+                map.set(b);
+            });
+        }
+        for loc in [gd.bg_block_bitmap, gd.bg_inode_bitmap] {
+            if loc != 0 {
+                map.set(loc);
+            }
+        }
+    }
+
+    /// Model of `check_block_bitmaps()`: differences, then the free counts.
+    fn check_block_bitmap(&mut self, bitmap: &Bits) {
+        let first = u64::from(self.sb.s_first_data_block);
+        let mut diffs: Vec<(Diff, u64)> = Vec::new();
+        let mut free = vec![0u64; self.descs.len()];
+        for b in first..self.nr_blocks {
+            let (actual, on_disk) = (self.found.test(b), bitmap.test(b));
+            if actual != on_disk {
+                diffs.push((if actual { Diff::Used } else { Diff::Unused }, b));
+            }
+            if !on_disk {
+                free[self.sb.group_of_block(b) as usize] += 1;
+            }
+        }
+        self.problems.extend(diff_problems(&diffs, false));
+        for (g, &counted) in free.iter().enumerate() {
+            let stored = u64::from(self.descs[g].bg_free_blocks_count);
+            if stored != counted {
+                let msg =
+                    format!("free blocks count wrong for group #{g} ({stored}, counted={counted})");
+                self.report(Problem::new(P::PR_5_FREE_BLOCK_COUNT_GROUP, msg).group(g as u32));
+            }
+        }
+        let total: u64 = free.iter().sum();
+        if total != self.sb.s_free_blocks_count {
+            let msg = format!(
+                "free blocks count wrong ({}, counted={total})",
+                self.sb.s_free_blocks_count
+            );
+            self.report(Problem::new(P::PR_5_FREE_BLOCK_COUNT, msg));
+        }
+    }
+
+    /// The inode bitmaps as one map over the inodes (bit `ino - 1`), checking each group's
+    /// checksum and the padding of its block.
+    fn read_inode_bitmaps(&mut self) -> Bits {
+        let ipg = self.sb.s_inodes_per_group;
+        let mut map = Bits::new(u64::from(self.sb.s_inodes_count));
+        for g in 0..self.sb.groups_count() {
+            let gd = self.descs[g as usize].clone();
+            let loc = gd.bg_inode_bitmap;
+            if self.uninit(g, EXT4_BG_INODE_UNINIT) || loc >= self.nr_blocks {
+                if !self.uninit(g, EXT4_BG_INODE_UNINIT) {
+                    self.check_inode_bitmap_csum(g, &vec![0; self.bs as usize]);
+                }
+                continue;
+            }
+            let buf = self.block(loc);
+            for i in 0..ipg.min(buf.len() as u32 * 8) {
+                if bitmap::test_bit(&buf, i) {
+                    map.set(u64::from(g * ipg + i));
+                }
+            }
+            self.check_inode_bitmap_csum(g, &buf);
+            let pad = (ipg..buf.len() as u32 * 8).find(|&i| !bitmap::test_bit(&buf, i));
+            if let Some(i) = pad {
+                let msg = format!("padding at end of inode bitmap is not set (bit {i})");
+                self.report(
+                    Problem::new(P::PR_5_INODE_BMAP_PADDING, msg)
+                        .group(g)
+                        .blk(loc),
+                );
+            }
+        }
+        map
+    }
+
+    fn check_inode_bitmap_csum(&mut self, g: u32, buf: &[u8]) {
+        let gd = &self.descs[g as usize];
+        let check = gd.bg_flags & EXT4_BG_INODE_UNINIT == 0;
+        if check && inode_bitmap_csum_verify(&self.sb, g, gd, buf).is_err() {
+            let msg = format!(
+                "inode bitmap checksum {:#x} does not match",
+                gd.bg_inode_bitmap_csum
+            );
+            self.report(Problem::new(P::PR_5_INODE_BITMAP_CSUM_INVALID, msg).group(g));
+        }
+    }
+
+    /// Model of `check_inode_bitmaps()`: differences, then the free and directory counts.
+    fn check_inode_bitmap(&mut self, bitmap: &Bits) {
+        let ipg = u64::from(self.sb.s_inodes_per_group);
+        let groups = self.descs.len();
+        let (mut free, mut dirs) = (vec![0u64; groups], vec![0u64; groups]);
+        let mut diffs: Vec<(Diff, u64)> = Vec::new();
+        let mut uninit_reported = vec![false; groups];
+        for i in 0..u64::from(self.sb.s_inodes_count) {
+            let g = (i / ipg) as usize;
+            let (actual, on_disk) = (self.used.test(i), bitmap.test(i));
+            if actual != on_disk {
+                diffs.push((if actual { Diff::Used } else { Diff::Unused }, i + 1));
+                let skip = self.gdt_csum() && self.descs[g].bg_flags & EXT4_BG_INODE_UNINIT != 0;
+                if actual && skip && !uninit_reported[g] {
+                    uninit_reported[g] = true;
+                    let msg = format!(
+                        "inode {} in use, but group {g} is marked INODE_UNINIT",
+                        i + 1
+                    );
+                    self.report(Problem::new(P::PR_5_INODE_UNINIT, msg).group(g as u32));
+                }
+            }
+            if !on_disk {
+                free[g] += 1;
+            } else if self.dirs.contains_key(&((i + 1) as u32)) {
+                dirs[g] += 1;
+            }
+        }
+        self.problems.extend(diff_problems(&diffs, true));
+        for g in 0..groups {
+            let gd = &self.descs[g];
+            let counts = [
+                (
+                    P::PR_5_FREE_INODE_COUNT_GROUP,
+                    "free inodes",
+                    gd.bg_free_inodes_count,
+                    free[g],
+                ),
+                (
+                    P::PR_5_FREE_DIR_COUNT_GROUP,
+                    "directories",
+                    gd.bg_used_dirs_count,
+                    dirs[g],
+                ),
+            ];
+            for (code, what, stored, counted) in counts {
+                if u64::from(stored) != counted {
+                    let msg =
+                        format!("{what} count wrong for group #{g} ({stored}, counted={counted})");
+                    self.report(Problem::new(code, msg).group(g as u32));
+                }
+            }
+        }
+        let total: u64 = free.iter().sum();
+        if total != u64::from(self.sb.s_free_inodes_count) {
+            let msg = format!(
+                "free inodes count wrong ({}, counted={total})",
+                self.sb.s_free_inodes_count
+            );
+            self.report(Problem::new(P::PR_5_FREE_INODE_COUNT, msg));
+        }
+    }
+}
+
+/// One problem per run of consecutive differences of one kind, in order
+/// (`print_bitmap_problem()`): `-N`, `-(N--M)`, `+N`, `+(N--M)`.
+fn diff_problems(diffs: &[(Diff, u64)], inodes: bool) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < diffs.len() {
+        let (kind, start) = diffs[i];
+        let mut end = start;
+        while diffs
+            .get(i + 1)
+            .is_some_and(|&(k, n)| k == kind && n == end + 1)
+        {
+            end += 1;
+            i += 1;
+        }
+        i += 1;
+        let code = match (inodes, kind, start == end) {
+            (false, Diff::Unused, true) => P::PR_5_BLOCK_UNUSED,
+            (false, Diff::Unused, false) => P::PR_5_BLOCK_RANGE_UNUSED,
+            (false, Diff::Used, true) => P::PR_5_BLOCK_USED,
+            (false, Diff::Used, false) => P::PR_5_BLOCK_RANGE_USED,
+            (true, Diff::Unused, true) => P::PR_5_INODE_UNUSED,
+            (true, Diff::Unused, false) => P::PR_5_INODE_RANGE_UNUSED,
+            (true, Diff::Used, true) => P::PR_5_INODE_USED,
+            (true, Diff::Used, false) => P::PR_5_INODE_RANGE_USED,
+        };
+        let sign = if kind == Diff::Used { '+' } else { '-' };
+        let range = if start == end {
+            format!("{sign}{start}")
+        } else {
+            format!("{sign}({start}--{end})")
+        };
+        let what = if inodes { "inode" } else { "block" };
+        let p = Problem::new(code, format!("{what} bitmap differences: {range}"));
+        out.push(if inodes {
+            p.ino(start as u32)
+        } else {
+            p.blk(start)
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{Ino, Pblk};
+
+    #[test]
+    fn differences_become_runs_of_one_kind() {
+        use Diff::*;
+        let diffs = [
+            (Unused, 5),
+            (Unused, 6),
+            (Unused, 7),
+            (Used, 8),
+            (Unused, 10),
+            (Used, 11),
+        ];
+        let got: Vec<(P, u64, String)> = diff_problems(&diffs, false)
+            .into_iter()
+            .map(|p| (p.code, p.blk.unwrap().0, p.msg))
+            .collect();
+        let msg = |s: &str| format!("block bitmap differences: {s}");
+        assert_eq!(
+            got,
+            [
+                (P::PR_5_BLOCK_RANGE_UNUSED, 5, msg("-(5--7)")),
+                (P::PR_5_BLOCK_USED, 8, msg("+8")),
+                (P::PR_5_BLOCK_UNUSED, 10, msg("-10")),
+                (P::PR_5_BLOCK_USED, 11, msg("+11")),
+            ]
+        );
+        let inodes = diff_problems(&[(Used, 12), (Used, 13)], true);
+        assert_eq!(inodes.len(), 1);
+        assert_eq!(
+            (inodes[0].code, inodes[0].ino),
+            (P::PR_5_INODE_RANGE_USED, Some(Ino(12)))
+        );
+        assert_eq!(inodes[0].blk, None::<Pblk>);
+        assert_eq!(
+            diff_problems(&[(Unused, 3)], true)[0].code,
+            P::PR_5_INODE_UNUSED
+        );
+    }
+}
