@@ -65,6 +65,49 @@ impl Bits {
         n
     }
 
+    /// Set bit `at + i` for every set bit `i < nbits` of the on-disk bitmap `buf` (bit `i` is
+    /// bit `i % 8` of byte `i / 8`).
+    pub(crate) fn set_from_bitmap(&mut self, at: u64, buf: &[u8], nbits: u64) {
+        let nbits = nbits.min(buf.len() as u64 * 8);
+        for (byte_no, &byte) in buf.iter().enumerate().take(nbits.div_ceil(8) as usize) {
+            if byte == 0 {
+                continue;
+            }
+            for bit in 0..8u64 {
+                let i = byte_no as u64 * 8 + bit;
+                if byte & (1 << bit) != 0 && i < nbits {
+                    self.set(at + i);
+                }
+            }
+        }
+    }
+
+    /// The bits in `[start, end)` where `self` and `other` (of the same length) differ.
+    pub(crate) fn differences<'a>(
+        &'a self,
+        other: &'a Bits,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = u64> + 'a {
+        let end = end.min(self.len).min(other.len);
+        let mut i = start;
+        std::iter::from_fn(move || {
+            while i < end {
+                let w = (i / 64) as usize;
+                if i % 64 == 0 && self.words[w] == other.words[w] {
+                    i += 64;
+                    continue;
+                }
+                let cur = i;
+                i += 1;
+                if self.test(cur) != other.test(cur) {
+                    return Some(cur);
+                }
+            }
+            None
+        })
+    }
+
     /// The set bits in `[start, end)`, in order.
     pub(crate) fn iter_set(&self, start: u64, end: u64) -> impl Iterator<Item = u64> + '_ {
         let end = end.min(self.len);
@@ -112,5 +155,15 @@ mod tests {
         });
         assert_eq!(full.count(0, 128), 128);
         assert_eq!(full.count(1, 127), 126);
+        let mut from_disk = Bits::new(100);
+        from_disk.set_from_bitmap(10, &[0b1000_0001, 0xFF, 0x01], 17);
+        let set: Vec<u64> = from_disk.iter_set(0, 100).collect();
+        assert_eq!(set, [10, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]);
+        let mut other = from_disk.clone();
+        other.set(70);
+        let mut diff: Vec<u64> = other.differences(&from_disk, 0, 100).collect();
+        assert_eq!(diff, [70]);
+        diff = other.differences(&from_disk, 0, 70).collect();
+        assert!(diff.is_empty());
     }
 }

@@ -15,6 +15,7 @@ use super::bits::Bits;
 use super::{Fsck, Problem, ProblemCode as P};
 use crate::format::bitmap::{self, block_bitmap_csum_verify, inode_bitmap_csum_verify};
 use crate::format::group_desc::{EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT};
+use std::collections::BTreeSet;
 
 /// Which way an in-memory map and an on-disk bitmap differ.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,14 +61,11 @@ impl Fsck<'_> {
             } else {
                 vec![0; self.bs as usize]
             };
-            for i in 0..cpg.min(buf.len() as u64 * 8) {
-                if !bitmap::test_bit(&buf, i as u32) {
-                    if first + i >= self.nr_blocks && padding.is_none() {
-                        padding = Some(first + i);
-                    }
-                    continue;
-                }
-                map.set(first + i);
+            let used = (self.nr_blocks - first).min(cpg);
+            map.set_from_bitmap(first, &buf, used);
+            let (from, to) = (used as u32, cpg.min(buf.len() as u64 * 8) as u32);
+            if let Some(i) = bitmap::find_next_zero_bit(&buf, from, to) {
+                padding = padding.or(Some(first + u64::from(i)));
             }
             let csum_group = gd.bg_flags & EXT4_BG_BLOCK_UNINIT == 0;
             if csum_group && block_bitmap_csum_verify(&self.sb, g, &gd, &buf).is_err() {
@@ -112,27 +110,34 @@ impl Fsck<'_> {
     /// Model of `check_block_bitmaps()`: differences, then the free counts.
     fn check_block_bitmap(&mut self, bitmap: &Bits) {
         let first = u64::from(self.sb.s_first_data_block);
-        let mut diffs: Vec<(Diff, u64)> = Vec::new();
-        let mut free = vec![0u64; self.descs.len()];
-        for b in first..self.nr_blocks {
-            let (actual, on_disk) = (self.found.test(b), bitmap.test(b));
-            if actual != on_disk {
-                diffs.push((if actual { Diff::Used } else { Diff::Unused }, b));
-            }
-            if !on_disk {
-                free[self.sb.group_of_block(b) as usize] += 1;
-            }
-        }
+        let diffs: Vec<(Diff, u64)> = self
+            .found
+            .differences(bitmap, first, self.nr_blocks)
+            .map(|b| {
+                (
+                    if self.found.test(b) {
+                        Diff::Used
+                    } else {
+                        Diff::Unused
+                    },
+                    b,
+                )
+            })
+            .collect();
         self.problems.extend(diff_problems(&diffs, false));
-        for (g, &counted) in free.iter().enumerate() {
-            let stored = u64::from(self.descs[g].bg_free_blocks_count);
+        let mut total = 0;
+        for g in 0..self.sb.groups_count() {
+            let start = self.sb.group_first_block(g);
+            let len = u64::from(self.sb.blocks_in_group(g));
+            let counted = len - bitmap.count(start, start + len);
+            total += counted;
+            let stored = u64::from(self.descs[g as usize].bg_free_blocks_count);
             if stored != counted {
                 let msg =
                     format!("free blocks count wrong for group #{g} ({stored}, counted={counted})");
-                self.report(Problem::new(P::PR_5_FREE_BLOCK_COUNT_GROUP, msg).group(g as u32));
+                self.report(Problem::new(P::PR_5_FREE_BLOCK_COUNT_GROUP, msg).group(g));
             }
         }
-        let total: u64 = free.iter().sum();
         if total != self.sb.s_free_blocks_count {
             let msg = format!(
                 "free blocks count wrong ({}, counted={total})",
@@ -157,14 +162,10 @@ impl Fsck<'_> {
                 continue;
             }
             let buf = self.block(loc);
-            for i in 0..ipg.min(buf.len() as u32 * 8) {
-                if bitmap::test_bit(&buf, i) {
-                    map.set(u64::from(g * ipg + i));
-                }
-            }
+            map.set_from_bitmap(u64::from(g * ipg), &buf, u64::from(ipg));
             self.check_inode_bitmap_csum(g, &buf);
-            let pad = (ipg..buf.len() as u32 * 8).find(|&i| !bitmap::test_bit(&buf, i));
-            if let Some(i) = pad {
+            let bits = u32::try_from(buf.len() * 8).unwrap_or(u32::MAX);
+            if let Some(i) = bitmap::find_next_zero_bit(&buf, ipg, bits) {
                 let msg = format!("padding at end of inode bitmap is not set (bit {i})");
                 self.report(
                     Problem::new(P::PR_5_INODE_BMAP_PADDING, msg)
@@ -191,40 +192,42 @@ impl Fsck<'_> {
     /// Model of `check_inode_bitmaps()`: differences, then the free and directory counts.
     fn check_inode_bitmap(&mut self, bitmap: &Bits) {
         let ipg = u64::from(self.sb.s_inodes_per_group);
-        let groups = self.descs.len();
-        let (mut free, mut dirs) = (vec![0u64; groups], vec![0u64; groups]);
+        let count = u64::from(self.sb.s_inodes_count);
         let mut diffs: Vec<(Diff, u64)> = Vec::new();
-        let mut uninit_reported = vec![false; groups];
-        for i in 0..u64::from(self.sb.s_inodes_count) {
-            let g = (i / ipg) as usize;
-            let (actual, on_disk) = (self.used.test(i), bitmap.test(i));
-            if actual != on_disk {
-                diffs.push((if actual { Diff::Used } else { Diff::Unused }, i + 1));
-                let skip = self.gdt_csum() && self.descs[g].bg_flags & EXT4_BG_INODE_UNINIT != 0;
-                if actual && skip && !uninit_reported[g] {
-                    uninit_reported[g] = true;
-                    let msg = format!(
-                        "inode {} in use, but group {g} is marked INODE_UNINIT",
-                        i + 1
-                    );
-                    self.report(Problem::new(P::PR_5_INODE_UNINIT, msg).group(g as u32));
-                }
-            }
-            if !on_disk {
-                free[g] += 1;
-            } else if self.dirs.contains_key(&((i + 1) as u32)) {
-                dirs[g] += 1;
+        let mut uninit_reported = BTreeSet::new();
+        let differing: Vec<u64> = self.used.differences(bitmap, 0, count).collect();
+        for i in differing {
+            let actual = self.used.test(i);
+            diffs.push((if actual { Diff::Used } else { Diff::Unused }, i + 1));
+            let g = (i / ipg) as u32;
+            let flags = self.descs[g as usize].bg_flags;
+            let skip = self.gdt_csum() && flags & EXT4_BG_INODE_UNINIT != 0;
+            if actual && skip && uninit_reported.insert(g) {
+                let msg = format!(
+                    "inode {} in use, but group {g} is marked INODE_UNINIT",
+                    i + 1
+                );
+                self.report(Problem::new(P::PR_5_INODE_UNINIT, msg).group(g));
             }
         }
         self.problems.extend(diff_problems(&diffs, true));
-        for g in 0..groups {
-            let gd = &self.descs[g];
+        let mut dirs = vec![0u64; self.descs.len()];
+        for &ino in self.dirs.keys() {
+            if bitmap.test(u64::from(ino) - 1) {
+                dirs[((u64::from(ino) - 1) / ipg) as usize] += 1;
+            }
+        }
+        let mut total = 0;
+        for (g, gd) in self.descs.iter().enumerate() {
+            let start = g as u64 * ipg;
+            let free = ipg - bitmap.count(start, start + ipg);
+            total += free;
             let counts = [
                 (
                     P::PR_5_FREE_INODE_COUNT_GROUP,
                     "free inodes",
                     gd.bg_free_inodes_count,
-                    free[g],
+                    free,
                 ),
                 (
                     P::PR_5_FREE_DIR_COUNT_GROUP,
@@ -237,11 +240,10 @@ impl Fsck<'_> {
                 if u64::from(stored) != counted {
                     let msg =
                         format!("{what} count wrong for group #{g} ({stored}, counted={counted})");
-                    self.report(Problem::new(code, msg).group(g as u32));
+                    self.problems.push(Problem::new(code, msg).group(g as u32));
                 }
             }
         }
-        let total: u64 = free.iter().sum();
         if total != u64::from(self.sb.s_free_inodes_count) {
             let msg = format!(
                 "free inodes count wrong ({}, counted={total})",
