@@ -14,7 +14,7 @@
 //! | 2 | every directory block: holes, entry chain, `.`/`..`, checksum tails, entries naming bad, unused or not-yet-initialized inodes, names, file types, a second link to a directory, duplicate names in a block |
 //! | 3 | the root, every directory reachable from it, loops, `..` equal to the parent |
 //! | 4 | link counts against the references counted in pass 2; unattached inodes |
-//! | 5 | block and inode bitmaps against what pass 1 found (`-`: marked but unowned, a leak; `+`: used but free, a corruption), bitmap padding, bitmap checksums, group free block/inode and directory counts, superblock free counts |
+//! | 5 | block and inode bitmaps against what pass 1 found (`-`: marked but unowned, a leak; `+`: used but free, a corruption), bitmap padding and block tails, bitmap checksums, group free block/inode and directory counts, superblock free counts |
 //!
 //! Informational codes ([`ProblemClass::Info`], e2fsck accepts them and exits 0):
 //! `E4_1_FLAG_VERITY_SET` (the on-disk bit of the old `EXT4_EXT_MIGRATE` marker, now
@@ -28,8 +28,9 @@
 //! image needing it gets `E4_0_NEEDS_RECOVERY`); the orphan list (orphans show up as pass-1
 //! dtime problems and pass-5 leaks, as in `e2fsck -n`); extended attributes beyond the magic of
 //! an EA block; htree internals (dx nodes, hashes, their checksums); quota contents; the resize
-//! inode's structure (only its blocks are counted); backup superblocks and descriptors;
-//! `meta_bg`, bigalloc and inline data (refused as unsupported).
+//! inode's structure (only its blocks are counted); the orphan file's contents; backup
+//! superblocks and descriptors; extent tree shape (e2fsck's pass-1E "could be narrower"
+//! hints are not problems); `meta_bg`, bigalloc and inline data (refused as unsupported).
 //!
 //! # Where it deliberately differs from e2fsck -n
 //!
@@ -45,8 +46,7 @@
 //!   loops deeper than 2048).
 //! * Stricter than `e2fsck -n`'s exit status (it exits 0 on these): `E4_0_NEEDS_RECOVERY`, a
 //!   journal with data but no `needs_recovery` (the kernel would wipe it), `bg_itable_unused`
-//!   larger than the free inodes, inode bitmap padding (bits past `s_inodes_per_group` in the
-//!   bitmap block, set by mke2fs and the kernel).
+//!   larger than the free inodes.
 //!
 //! # Cost
 //!

@@ -274,19 +274,47 @@ const CASES: &[Case] = &[
     },
 ];
 
-#[test]
-fn corruptions_are_found_by_both_with_the_same_codes() {
-    if !have_e2fsprogs("corruptions_are_found_by_both_with_the_same_codes") {
-        return;
-    }
-    let t = TempDir::new("fsck-corrupt");
-    let base = image(&t, "base.img", 64 << 20, &["-t", "ext4", "-b", "1024"]);
-    assert!(ours(&base).problems.is_empty());
-    for case in CASES {
+/// Indirect-mapped corruptions, on ext3.
+const EXT3_CASES: &[Case] = &[
+    Case {
+        name: "illegal indirect block",
+        break_it: |_, i| run(i, &["sif big block[IND] 99999999"]),
+        code: P::PR_1_ILLEGAL_BLOCK_NUM,
+        leak_only: false,
+    },
+    Case {
+        name: "block shared by two files",
+        break_it: |_, i| {
+            let out = debugfs(i, false, &["bmap five_k 0"]);
+            let blk = out.lines().last().unwrap().trim().to_string();
+            run(i, &[&format!("sif small block[0] {blk}")]);
+        },
+        code: P::PR_1B_DUP_BLOCK,
+        leak_only: false,
+    },
+    Case {
+        name: "wrong i_blocks of an indirect file",
+        break_it: |_, i| run(i, &["sif big blocks 100"]),
+        code: P::PR_1_BAD_I_BLOCKS,
+        leak_only: false,
+    },
+    Case {
+        name: "directory block 0 missing",
+        break_it: |_, i| run(i, &["sif dd/sub block[0] 0"]),
+        code: P::PR_2_DIRECTORY_HOLE,
+        leak_only: false,
+    },
+];
+
+/// Break a copy of `base` each way of `cases`; e2fsck and we must both find it, with every
+/// code e2fsck logs among ours.
+fn check_cases(t: &TempDir, base: &Path, cases: &[Case]) {
+    assert!(ours(base).problems.is_empty());
+    for case in cases {
         let img = t.path("broken.img");
-        std::fs::copy(&base, &img).unwrap();
-        (case.break_it)(&t, &img);
-        let (status, theirs) = e2fsck_codes(&t, &img);
+        std::fs::copy(base, &img).unwrap();
+        (case.break_it)(t, &img);
+        let (status, theirs) = e2fsck_codes(t, &img);
         let report = ours(&img);
         let mine: BTreeSet<u32> = report.codes().iter().map(|c| c.value()).collect();
         let name = case.name;
@@ -314,6 +342,18 @@ fn corruptions_are_found_by_both_with_the_same_codes() {
             assert!(report.count(ProblemClass::Leak) > 0, "{name}");
         }
     }
+}
+
+#[test]
+fn corruptions_are_found_by_both_with_the_same_codes() {
+    if !have_e2fsprogs("corruptions_are_found_by_both_with_the_same_codes") {
+        return;
+    }
+    let t = TempDir::new("fsck-corrupt");
+    let base = image(&t, "base.img", 64 << 20, &["-t", "ext4", "-b", "1024"]);
+    check_cases(&t, &base, CASES);
+    let base = image(&t, "base3.img", 64 << 20, &["-t", "ext3", "-b", "1024"]);
+    check_cases(&t, &base, EXT3_CASES);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 use super::{Fsck, Problem, ProblemCode as P};
 use crate::format::inode::{EXT4_ROOT_INO, S_IFDIR, S_IFMT, S_IFREG};
+use crate::format::superblock::{EXT4_FEATURE_COMPAT_ORPHAN_FILE, EXT4_FEATURE_RO_COMPAT_QUOTA};
 use std::collections::BTreeSet;
 
 /// `EXT2_LINK_MAX`: above it a directory's link count is 1 (dir_nlink).
@@ -73,12 +74,31 @@ impl Fsck<'_> {
         }
     }
 
+    /// Inodes in use that no directory names by design: the quota inodes and the orphan file
+    /// named by the superblock (e2fsck's pass 4 skips them).
+    fn hidden_inodes(&self) -> Vec<u32> {
+        let sb = &self.sb;
+        let mut hidden = Vec::new();
+        if sb.has_ro_compat(EXT4_FEATURE_RO_COMPAT_QUOTA) {
+            hidden.extend([
+                sb.s_usr_quota_inum,
+                sb.s_grp_quota_inum,
+                sb.s_prj_quota_inum,
+            ]);
+        }
+        if sb.has_compat(EXT4_FEATURE_COMPAT_ORPHAN_FILE) {
+            hidden.push(sb.s_orphan_file_inum);
+        }
+        hidden
+    }
+
     /// Pass 4.
     pub(super) fn pass4(&mut self) {
         let first_ino = self.sb.first_ino();
+        let hidden = self.hidden_inodes();
         let inodes: Vec<u32> = self.inodes.keys().copied().collect();
         for ino in inodes {
-            if ino < first_ino && ino != EXT4_ROOT_INO {
+            if (ino < first_ino && ino != EXT4_ROOT_INO) || hidden.contains(&ino) {
                 continue;
             }
             let mut counted = self.counted.get(&ino).copied().unwrap_or(0);

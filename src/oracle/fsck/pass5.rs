@@ -7,9 +7,11 @@
 //! inode table marked. Each block from `s_first_data_block` and each inode is compared with
 //! what passes 1 to 4 found in use; a run of differences of one kind is one problem. The free
 //! and directory counts are counted from the on-disk bitmaps (as e2fsck does when it may not
-//! fix them) and compared with the descriptors and the superblock. Also: the padding of the
-//! last block bitmap past `s_blocks_count`, the padding of each inode bitmap block past
-//! `s_inodes_per_group`, and the bitmap checksums of the groups not marked uninitialized.
+//! fix them) and compared with the descriptors and the superblock. Also, as e2fsck 1.47 does:
+//! the padding of the last block bitmap past `s_blocks_count`, the tail of every bitmap block
+//! read (bytes past `s_clusters_per_group / 8` and `s_inodes_per_group / 8` must be 0xFF),
+//! and the bitmap checksums of the groups not marked uninitialized. Padding problems are
+//! reported once per kind.
 
 use super::bits::Bits;
 use super::{Fsck, Problem, ProblemCode as P};
@@ -26,17 +28,25 @@ enum Diff {
     Used,
 }
 
+/// What reading one kind of bitmap found besides the map: padding and checksum problems,
+/// reported after the differences, in e2fsck's order.
+#[derive(Default)]
+struct Read {
+    padding: Option<Problem>,
+    csums: Vec<Problem>,
+}
+
 impl Fsck<'_> {
     /// Pass 5.
     pub(super) fn pass5(&mut self) {
-        let (bitmap, padding) = self.read_block_bitmaps();
-        self.check_block_bitmap(&bitmap);
-        if let Some(blk) = padding {
-            let msg = format!("padding at end of block bitmap is not set (block {blk})");
-            self.report(Problem::new(P::PR_5_BLOCK_BMAP_PADDING, msg).blk(blk));
-        }
-        let bitmap = self.read_inode_bitmaps();
-        self.check_inode_bitmap(&bitmap);
+        let (blocks, block_read) = self.read_block_bitmaps();
+        self.check_block_bitmap(&blocks);
+        let (inodes, inode_read) = self.read_inode_bitmaps();
+        self.check_inode_bitmap(&inodes);
+        self.problems.extend(inode_read.padding);
+        self.problems.extend(block_read.padding);
+        self.problems.extend(inode_read.csums);
+        self.problems.extend(block_read.csums);
     }
 
     /// Whether group `g`'s bitmap of kind `flag` reads as all clear (libext2fs's rule).
@@ -45,12 +55,13 @@ impl Fsck<'_> {
         self.gdt_csum() && gd.bg_flags & flag != 0 && gd.verify(&self.sb, g).is_ok()
     }
 
-    /// The block bitmaps as one map over the filesystem, with the first unset padding bit of
-    /// the last group, if any.
-    fn read_block_bitmaps(&mut self) -> (Bits, Option<u64>) {
+    /// The block bitmaps as one map over the filesystem. Padding: the bits of the last group
+    /// past `s_blocks_count` (`check_block_end()`), and in every bitmap read the bytes past
+    /// `s_clusters_per_group / 8` (libext2fs's `EXT2_FLAG_BBITMAP_TAIL_PROBLEM`).
+    fn read_block_bitmaps(&mut self) -> (Bits, Read) {
         let mut map = Bits::new(self.nr_blocks);
         let cpg = u64::from(self.sb.s_clusters_per_group);
-        let mut padding = None;
+        let mut read = Read::default();
         for g in 0..self.sb.groups_count() {
             let gd = self.descs[g as usize].clone();
             let first = self.sb.group_first_block(g);
@@ -63,17 +74,21 @@ impl Fsck<'_> {
             };
             let used = (self.nr_blocks - first).min(cpg);
             map.set_from_bitmap(first, &buf, used);
-            let (from, to) = (used as u32, cpg.min(buf.len() as u64 * 8) as u32);
-            if let Some(i) = bitmap::find_next_zero_bit(&buf, from, to) {
-                padding = padding.or(Some(first + u64::from(i)));
+            let tail = if on_disk { buf.len() * 8 } else { cpg as usize };
+            let tail = u32::try_from(tail).unwrap_or(u32::MAX);
+            if let Some(i) = bitmap::find_next_zero_bit(&buf, used as u32, tail) {
+                let msg = format!("padding at end of block bitmap is not set (group {g}, bit {i})");
+                let p = Problem::new(P::PR_5_BLOCK_BMAP_PADDING, msg)
+                    .group(g)
+                    .blk(loc);
+                read.padding = read.padding.or(Some(p));
             }
             let csum_group = gd.bg_flags & EXT4_BG_BLOCK_UNINIT == 0;
             if csum_group && block_bitmap_csum_verify(&self.sb, g, &gd, &buf).is_err() {
-                let msg = format!(
-                    "block bitmap checksum {:#x} does not match",
-                    gd.bg_block_bitmap_csum
-                );
-                self.report(Problem::new(P::PR_5_BLOCK_BITMAP_CSUM_INVALID, msg).group(g));
+                let csum = gd.bg_block_bitmap_csum;
+                let msg = format!("block bitmap checksum {csum:#x} does not match");
+                read.csums
+                    .push(Problem::new(P::PR_5_BLOCK_BITMAP_CSUM_INVALID, msg).group(g));
             }
         }
         for g in 0..self.sb.groups_count() {
@@ -81,7 +96,7 @@ impl Fsck<'_> {
                 self.mark_uninit_group(&mut map, g);
             }
         }
-        (map, padding)
+        (map, read)
     }
 
     /// Model of `mark_uninit_bg_group_blocks()` for group `g`.
@@ -147,46 +162,42 @@ impl Fsck<'_> {
         }
     }
 
-    /// The inode bitmaps as one map over the inodes (bit `ino - 1`), checking each group's
-    /// checksum and the padding of its block.
-    fn read_inode_bitmaps(&mut self) -> Bits {
+    /// The inode bitmaps as one map over the inodes (bit `ino - 1`). Padding: in every bitmap
+    /// read, the bytes past `s_inodes_per_group / 8` (`EXT2_FLAG_IBITMAP_TAIL_PROBLEM`).
+    fn read_inode_bitmaps(&mut self) -> (Bits, Read) {
         let ipg = self.sb.s_inodes_per_group;
         let mut map = Bits::new(u64::from(self.sb.s_inodes_count));
+        let mut read = Read::default();
         for g in 0..self.sb.groups_count() {
             let gd = self.descs[g as usize].clone();
             let loc = gd.bg_inode_bitmap;
-            if self.uninit(g, EXT4_BG_INODE_UNINIT) || loc >= self.nr_blocks {
-                if !self.uninit(g, EXT4_BG_INODE_UNINIT) {
-                    self.check_inode_bitmap_csum(g, &vec![0; self.bs as usize]);
-                }
+            if self.uninit(g, EXT4_BG_INODE_UNINIT) {
                 continue;
             }
-            let buf = self.block(loc);
+            let buf = if loc < self.nr_blocks {
+                self.block(loc).to_vec()
+            } else {
+                vec![0; self.bs as usize]
+            };
             map.set_from_bitmap(u64::from(g * ipg), &buf, u64::from(ipg));
-            self.check_inode_bitmap_csum(g, &buf);
             let bits = u32::try_from(buf.len() * 8).unwrap_or(u32::MAX);
-            if let Some(i) = bitmap::find_next_zero_bit(&buf, ipg, bits) {
-                let msg = format!("padding at end of inode bitmap is not set (bit {i})");
-                self.report(
-                    Problem::new(P::PR_5_INODE_BMAP_PADDING, msg)
-                        .group(g)
-                        .blk(loc),
-                );
+            let pad = bitmap::find_next_zero_bit(&buf, ipg, bits);
+            if let (Some(i), true) = (pad, loc < self.nr_blocks) {
+                let msg = format!("padding at end of inode bitmap is not set (group {g}, bit {i})");
+                let p = Problem::new(P::PR_5_INODE_BMAP_PADDING, msg)
+                    .group(g)
+                    .blk(loc);
+                read.padding = read.padding.or(Some(p));
+            }
+            let check = gd.bg_flags & EXT4_BG_INODE_UNINIT == 0;
+            if check && inode_bitmap_csum_verify(&self.sb, g, &gd, &buf).is_err() {
+                let csum = gd.bg_inode_bitmap_csum;
+                let msg = format!("inode bitmap checksum {csum:#x} does not match");
+                read.csums
+                    .push(Problem::new(P::PR_5_INODE_BITMAP_CSUM_INVALID, msg).group(g));
             }
         }
-        map
-    }
-
-    fn check_inode_bitmap_csum(&mut self, g: u32, buf: &[u8]) {
-        let gd = &self.descs[g as usize];
-        let check = gd.bg_flags & EXT4_BG_INODE_UNINIT == 0;
-        if check && inode_bitmap_csum_verify(&self.sb, g, gd, buf).is_err() {
-            let msg = format!(
-                "inode bitmap checksum {:#x} does not match",
-                gd.bg_inode_bitmap_csum
-            );
-            self.report(Problem::new(P::PR_5_INODE_BITMAP_CSUM_INVALID, msg).group(g));
-        }
+        (map, read)
     }
 
     /// Model of `check_inode_bitmaps()`: differences, then the free and directory counts.
