@@ -114,7 +114,7 @@ impl Fsck<'_> {
             }
             if d.inode != 0 {
                 self.check_entry(db.ino, &d, dot_state);
-                if dot_state > 1 && !names.insert(d.name) && !dup_reported {
+                if !names.insert(d.name) && !dup_reported {
                     let msg = format!("duplicate entry '{}' in block {}", show(d.name), db.lblk);
                     self.report(Problem::new(P::PR_2_REPORT_DUP_DIRENT, msg).ino(db.ino));
                     dup_reported = true;
