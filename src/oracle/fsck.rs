@@ -27,7 +27,8 @@
 //! File contents and anything in the journal past its superblock (replay is recovery's job; an
 //! image needing it gets `E4_0_NEEDS_RECOVERY`); the orphan list (orphans show up as pass-1
 //! dtime problems and pass-5 leaks, as in `e2fsck -n`); extended attributes beyond the magic of
-//! an EA block; htree internals (dx nodes, hashes, their checksums); quota contents; the resize
+//! an EA block; htree internals past the root (dx nodes, hash order, their checksums); quota
+//! contents; the resize
 //! inode's structure (only its blocks are counted); the orphan file's contents; backup
 //! superblocks and descriptors; extent tree shape (e2fsck's pass-1E "could be narrower"
 //! hints are not problems); `meta_bg`, bigalloc and inline data (refused as unsupported).
@@ -46,7 +47,14 @@
 //!   loops deeper than 2048).
 //! * Stricter than `e2fsck -n`'s exit status (it exits 0 on these): `E4_0_NEEDS_RECOVERY`, a
 //!   journal with data but no `needs_recovery` (the kernel would wipe it), `bg_itable_unused`
-//!   larger than the free inodes.
+//!   larger than the free inodes, `PR_0_RESIZE_INODE_INVALID`.
+//! * e2fsprogs 1.47.0 keeps an inode that failed its checksum in its inode cache under another
+//!   inode's number (seen: a corrupt inode 5 makes e2fsck count no blocks for the resize
+//!   inode); we read every inode from the disk.
+//!
+//! Kept on purpose, because e2fsck does it: an inode that fails its checksum makes every one
+//! of its extent blocks and directory blocks fail theirs (libext2fs rereads the inode to seed
+//! them; 256-byte inodes only).
 //!
 //! # Cost
 //!
@@ -228,6 +236,8 @@ struct InodeInfo {
     htree: bool,
     /// `i_generation` (part of the checksum seed of its directory blocks).
     generation: u32,
+    /// Its checksum fails, so its directory blocks' checksums "fail" too (see `reread_fails`).
+    csum_bad: bool,
     /// Problems e2fsck reports when a directory entry first names the inode (pass 2) or in
     /// pass 4 (`e2fsck_process_bad_inode()`).
     bad: Vec<Problem>,

@@ -19,6 +19,16 @@ const S_PREALLOC_DIR_BLOCKS: usize = 0xCD;
 const EXT4_HTREE_LEVEL: u8 = 3;
 
 impl Fsck<'_> {
+    /// Whether libext2fs fails to read inode `ino` for a checksum: it rereads the inode to seed
+    /// the checksums of its extent and directory blocks, so they all fail with it (e2fsck uses
+    /// its in-memory copy instead only for 128-byte inodes).
+    pub(super) fn reread_fails(&self, ino: u32, inode: &Inode) -> bool {
+        let len = inode.raw.len();
+        self.csum()
+            && len > EXT4_GOOD_OLD_INODE_SIZE
+            && !inode_csum_verify(self.sb.csum_seed(), Ino(ino), &inode.raw, len)
+    }
+
     /// What the walk of inode `ino` needs from it.
     pub(super) fn walk_in(&self, ino: u32, inode: &Inode, extents: bool) -> WalkIn {
         let csum_seed = self
@@ -34,6 +44,7 @@ impl Fsck<'_> {
             size_high: inode.i_size >> 32 != 0,
             verity: inode.has_flag(EXT4_VERITY_FL),
             csum_seed,
+            inode_csum_bad: self.reread_fails(ino, inode),
         }
     }
 
@@ -153,41 +164,58 @@ impl Fsck<'_> {
         1
     }
 
-    /// Model of `handle_htree()`: `INDEX_FL` needs a directory, the feature, and a sane
-    /// `dx_root` in logical block 0.
+    /// Model of `handle_htree()` as `e2fsck -n` runs it: `INDEX_FL` wants a directory, the
+    /// feature, and a sane `dx_root` in logical block 0. Every check answered "no" lets the
+    /// next one run, and the directory stays an htree for pass 2.
     fn handle_htree(&mut self, ino: u32, inode: &Inode, out: &WalkOut) {
-        let problem = |code: P, msg: String| Problem::new(code, msg).ino(ino);
+        let mut found = Vec::new();
         if !inode.is_dir() {
-            return self.report(problem(
+            found.push((
                 P::PR_1_HTREE_NODIR,
-                "INDEX_FL on a non-directory".into(),
+                "INDEX_FL on a non-directory".to_string(),
             ));
         }
         if !self.sb.has_compat(EXT4_FEATURE_COMPAT_DIR_INDEX) {
-            let msg = "INDEX_FL without the dir_index feature".into();
-            return self.report(problem(P::PR_1_HTREE_SET, msg));
+            found.push((
+                P::PR_1_HTREE_SET,
+                "INDEX_FL without the dir_index feature".into(),
+            ));
         }
         let root = out.dir_blocks.iter().find(|d| d.lblk == 0 && d.pblk != 0);
-        let Some(&root) = root else {
-            return self.report(problem(P::PR_1_HTREE_BADROOT, "no root block".into()));
-        };
-        let buf = self.block(root.pblk);
-        let (reserved, hash, info_len, levels) = (read_u32le(&buf, 24), buf[28], buf[29], buf[30]);
-        if reserved != 0 || info_len < 8 {
-            let msg = format!("dx_root_info: reserved_zero {reserved}, info_length {info_len}");
-            return self.report(problem(P::PR_1_HTREE_BADROOT, msg));
+        match root.filter(|_| !out.block0_csum_bad) {
+            None => found.push((P::PR_1_HTREE_BADROOT, "no readable root block".into())),
+            Some(&root) => found.extend(self.dx_root_problems(root.pblk)),
         }
-        if !matches!(hash, 0 | 1 | 2 | 6) {
-            let msg = format!("hash version {hash} is not supported");
-            return self.report(problem(P::PR_1_HTREE_HASHV, msg));
-        }
-        if levels > EXT4_HTREE_LEVEL {
-            let msg = format!("htree depth {levels} is too big");
-            return self.report(problem(P::PR_1_HTREE_DEPTH, msg));
+        for (code, msg) in found {
+            self.report(Problem::new(code, msg).ino(ino));
         }
         if let Some(info) = self.inodes.get_mut(&ino) {
-            info.htree = true;
+            info.htree = inode.is_dir();
         }
+    }
+
+    /// The `dx_root_info` checks of `handle_htree()` on the root block at `pblk`.
+    fn dx_root_problems(&mut self, pblk: u64) -> Vec<(P, String)> {
+        let buf = self.block(pblk);
+        let (reserved, hash, info_len, levels) = (read_u32le(&buf, 24), buf[28], buf[29], buf[30]);
+        let mut found = Vec::new();
+        if reserved != 0 || info_len < 8 {
+            let msg = format!("dx_root_info: reserved_zero {reserved}, info_length {info_len}");
+            found.push((P::PR_1_HTREE_BADROOT, msg));
+        }
+        if !matches!(hash, 0 | 1 | 2 | 6) {
+            found.push((
+                P::PR_1_HTREE_HASHV,
+                format!("hash version {hash} is not supported"),
+            ));
+        }
+        if levels > EXT4_HTREE_LEVEL {
+            found.push((
+                P::PR_1_HTREE_DEPTH,
+                format!("htree depth {levels} is too big"),
+            ));
+        }
+        found
     }
 
     /// Model of `e2fsck_pass1_check_symlink()` (inline data aside): the target is NUL

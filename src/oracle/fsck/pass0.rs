@@ -7,7 +7,10 @@ use super::{Fsck, Problem, ProblemCode as P};
 use crate::error::{CorruptKind, Error};
 use crate::format::blockmap::{self, WalkCtx};
 use crate::format::group_desc::{EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT};
-use crate::format::inode::{Inode, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE};
+use crate::format::indirect::{self, EXT4_DIND_BLOCK, EXT4_N_BLOCKS};
+use crate::format::inode::{
+    Inode, EXT4_EXTENTS_FL, EXT4_GOOD_OLD_INODE_SIZE, EXT4_RESIZE_INO, S_IFREG,
+};
 use crate::format::jbd2::{
     JournalSuperblock, JBD2_KNOWN_INCOMPAT_FEATURES, JBD2_MIN_JOURNAL_BLOCKS,
 };
@@ -24,7 +27,69 @@ impl Fsck<'_> {
         if let Some(p) = self.check_desc_layout() {
             self.report(p);
         }
+        self.check_resize_inode();
         self.check_journal();
+    }
+
+    /// Model of `check_resize_inode()` (e2fsck/super.c): without the feature, no reserved GDT
+    /// blocks and a clear inode 7; with it, only the DIND pointer, which lists the reserved
+    /// GDT blocks, each listing its backups in the groups with a superblock. Like e2fsck, only
+    /// the first quarter of the reserved blocks is checked.
+    fn check_resize_inode(&mut self) {
+        let sb = &self.sb;
+        let feature = sb.has_compat(EXT4_FEATURE_COMPAT_RESIZE_INODE);
+        if !feature && sb.s_reserved_gdt_blocks != 0 {
+            let msg = format!("s_reserved_gdt_blocks is {}", sb.s_reserved_gdt_blocks);
+            self.report(Problem::new(P::PR_0_NONZERO_RESERVED_GDT_BLOCKS, msg));
+        }
+        let Some(inode) = self.read_inode(EXT4_RESIZE_INO) else {
+            return;
+        };
+        let p = |code: P, msg: &str| Problem::new(code, msg).ino(EXT4_RESIZE_INO);
+        if !feature {
+            if inode.i_block.iter().any(|&b| b != 0) {
+                self.report(p(P::PR_0_CLEAR_RESIZE_INODE, "resize inode is not clear"));
+            }
+            return;
+        }
+        if !self.resize_inode_valid(&inode) {
+            self.report(p(P::PR_0_RESIZE_INODE_INVALID, "resize inode not valid"));
+        }
+    }
+
+    /// The structure `check_resize_inode()` expects of inode 7.
+    fn resize_inode_valid(&mut self, inode: &Inode) -> bool {
+        let dind = u64::from(inode.i_block[EXT4_DIND_BLOCK]);
+        let others = (0..EXT4_N_BLOCKS).any(|i| i != EXT4_DIND_BLOCK && inode.i_block[i] != 0);
+        let first = u64::from(self.sb.s_first_data_block);
+        if others
+            || dind == 0
+            || inode.i_links_count == 0
+            || inode.i_mode & S_IFREG == 0
+            || dind < first
+            || dind >= self.nr_blocks
+        {
+            return false;
+        }
+        let dind_buf = self.block(dind);
+        let per_block = (self.bs / 4) as usize;
+        let gdt = self.sb.gdt_blocks();
+        for i in 0..u32::from(self.sb.s_reserved_gdt_blocks / 4) {
+            let gdt_off = (gdt + i) as usize % per_block;
+            let pblk = first + 1 + u64::from(gdt + i);
+            if u64::from(indirect::get_ptr(&dind_buf, gdt_off)) != pblk || pblk >= self.nr_blocks {
+                return false;
+            }
+            let ind = self.block(pblk);
+            let backups = (1..self.sb.groups_count()).filter(|&g| self.sb.bg_has_super(g));
+            for (ind_off, g) in backups.enumerate().take(per_block) {
+                let expect = pblk + u64::from(g) * u64::from(self.sb.s_blocks_per_group);
+                if u64::from(indirect::get_ptr(&ind, ind_off)) != expect {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Model of `ext2fs_check_desc()`, which e2fsck runs when it opens the filesystem: every
@@ -82,6 +147,14 @@ impl Fsck<'_> {
         if sb.verify_checksum().is_err() {
             let msg = format!("superblock checksum {:#010x} does not match", sb.s_checksum);
             found.push(Problem::new(P::E4_0_SB_CSUM_INVALID, msg));
+        }
+        if sb.has_incompat(EXT4_FEATURE_INCOMPAT_64BIT)
+            && !sb.has_incompat(EXT4_FEATURE_INCOMPAT_EXTENTS)
+        {
+            found.push(Problem::new(
+                P::PR_0_64BIT_WITHOUT_EXTENTS,
+                "64bit without extent",
+            ));
         }
         if sb.metadata_csum() && sb.gdt_csum() {
             found.push(Problem::new(

@@ -390,6 +390,7 @@ impl Fsck<'_> {
             no_blocks: inode.i_blocks & 0xFFFF_FFFF == 0,
             htree: false,
             generation: inode.i_generation,
+            csum_bad: self.reread_fails(ino, inode),
             marked_bad: !bad.is_empty(),
             bad,
         };

@@ -62,9 +62,12 @@ impl Fsck<'_> {
         if self.csum() && is_leaf {
             if dir::has_tail(&buf) {
                 max -= EXT4_DIR_TAIL_SIZE;
-                let gen = self.inodes.get(&ino).map_or(0, |i| i.generation);
+                let (gen, bad) = self
+                    .inodes
+                    .get(&ino)
+                    .map_or((0, false), |i| (i.generation, i.csum_bad));
                 let seed = inode_csum_seed(self.sb.csum_seed(), Ino(ino), gen);
-                failed_csum = dir::dirblock_csum_verify(seed, &buf, Ino(ino)).is_err();
+                failed_csum = bad || dir::dirblock_csum_verify(seed, &buf, Ino(ino)).is_err();
             } else {
                 let msg = format!("no space for a checksum in directory block {}", db.lblk);
                 self.report(

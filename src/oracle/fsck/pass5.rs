@@ -57,15 +57,16 @@ impl Fsck<'_> {
 
     /// The block bitmaps as one map over the filesystem. Padding: the bits of the last group
     /// past `s_blocks_count` (`check_block_end()`), and in every bitmap read the bytes past
-    /// `s_clusters_per_group / 8` (libext2fs's `EXT2_FLAG_BBITMAP_TAIL_PROBLEM`).
+    /// `s_clusters_per_group / 8` (libext2fs's `EXT2_FLAG_BBITMAP_TAIL_PROBLEM`). Checksums
+    /// are those of the bitmaps as libext2fs holds them, uninitialized groups' metadata marked.
     fn read_block_bitmaps(&mut self) -> (Bits, Read) {
         let mut map = Bits::new(self.nr_blocks);
         let cpg = u64::from(self.sb.s_clusters_per_group);
         let mut read = Read::default();
+        let mut bufs = Vec::with_capacity(self.descs.len());
         for g in 0..self.sb.groups_count() {
-            let gd = self.descs[g as usize].clone();
             let first = self.sb.group_first_block(g);
-            let loc = gd.bg_block_bitmap;
+            let loc = self.descs[g as usize].bg_block_bitmap;
             let on_disk = !self.uninit(g, EXT4_BG_BLOCK_UNINIT) && loc < self.nr_blocks;
             let buf = if on_disk {
                 self.block(loc).to_vec()
@@ -83,17 +84,28 @@ impl Fsck<'_> {
                     .blk(loc);
                 read.padding = read.padding.or(Some(p));
             }
-            let csum_group = gd.bg_flags & EXT4_BG_BLOCK_UNINIT == 0;
-            if csum_group && block_bitmap_csum_verify(&self.sb, g, &gd, &buf).is_err() {
-                let csum = gd.bg_block_bitmap_csum;
-                let msg = format!("block bitmap checksum {csum:#x} does not match");
-                read.csums
-                    .push(Problem::new(P::PR_5_BLOCK_BITMAP_CSUM_INVALID, msg).group(g));
-            }
+            bufs.push(buf);
         }
         for g in 0..self.sb.groups_count() {
             if self.descs[g as usize].bg_flags & EXT4_BG_BLOCK_UNINIT != 0 {
                 self.mark_uninit_group(&mut map, g);
+            }
+        }
+        for (g, mut buf) in (0u32..).zip(bufs) {
+            let gd = &self.descs[g as usize];
+            if gd.bg_flags & EXT4_BG_BLOCK_UNINIT != 0 {
+                continue;
+            }
+            let first = self.sb.group_first_block(g);
+            let used = (self.nr_blocks - first).min(cpg);
+            for i in map.iter_set(first, first + used) {
+                bitmap::set_bit(&mut buf, (i - first) as u32);
+            }
+            if block_bitmap_csum_verify(&self.sb, g, gd, &buf).is_err() {
+                let csum = gd.bg_block_bitmap_csum;
+                let msg = format!("block bitmap checksum {csum:#x} does not match");
+                read.csums
+                    .push(Problem::new(P::PR_5_BLOCK_BITMAP_CSUM_INVALID, msg).group(g));
             }
         }
         (map, read)

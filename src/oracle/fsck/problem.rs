@@ -99,6 +99,11 @@ problem_codes! {
     PR_0_JOURNAL_UNSUPP_INCOMPAT = 0x000026, Corruption,
         "journal superblock has an unknown incompatible feature";
     PR_0_JOURNAL_UNSUPP_VERSION = 0x000027, Corruption, "journal version not supported";
+    PR_0_NONZERO_RESERVED_GDT_BLOCKS = 0x00002E, Corruption,
+        "s_reserved_gdt_blocks is not zero without the resize_inode feature";
+    PR_0_CLEAR_RESIZE_INODE = 0x00002F, Corruption,
+        "the resize inode is not clear without the resize_inode feature";
+    PR_0_RESIZE_INODE_INVALID = 0x000030, Corruption, "the resize inode is not valid";
     PR_0_BACKUP_JNL = 0x00002D, Info,
         "s_jnl_blocks does not back up the journal inode (e2fsck rewrites it only read-write)";
     PR_0_GDT_CSUM = 0x000035, Corruption, "group descriptor checksum is invalid";
@@ -109,6 +114,7 @@ problem_codes! {
     PR_0_CHECK_DESC_FAILED = 0x000045, Corruption,
         "a group's bitmaps or inode table overlap other metadata or leave the filesystem";
     PR_0_META_AND_GDT_CSUM_SET = 0x000046, Corruption, "both metadata_csum and uninit_bg are set";
+    PR_0_64BIT_WITHOUT_EXTENTS = 0x000048, Corruption, "64bit is set without extent";
     PR_0_CSUM_SEED_WITHOUT_META_CSUM = 0x00004B, Corruption,
         "metadata_csum_seed is set without metadata_csum";
     PR_0_BAD_MIN_EXTRA_ISIZE = 0x00004D, Corruption, "bad s_min_extra_isize";

@@ -36,6 +36,9 @@ pub(super) struct WalkIn {
     pub verity: bool,
     /// The inode's checksum seed when extent blocks carry checksums.
     pub csum_seed: Option<u32>,
+    /// The inode fails its own checksum, so every extent block "fails" too (libext2fs
+    /// rereads the inode to seed their checksums).
+    pub inode_csum_bad: bool,
 }
 
 /// What the walk found.
@@ -52,6 +55,9 @@ pub(super) struct WalkOut {
     pub last_init_lblock: i64,
     /// Directory blocks in logical order (holes included, as runs).
     pub dir_blocks: Vec<DirBlock>,
+    /// A node on the path to logical block 0 fails its checksum, so `ext2fs_bmap2()` of block
+    /// 0 fails (what `handle_htree()` looks up).
+    pub block0_csum_bad: bool,
 }
 
 /// The running state of one walk.
@@ -339,8 +345,10 @@ impl Fsck<'_> {
             return self.problem(st, P::PR_1_EXTENT_HEADER_INVALID, e.pblk, msg);
         }
         let failed_csum = st.w.csum_seed.is_some_and(|seed| {
-            extent::extent_block_csum_verify(seed, &buf, Ino(st.w.ino)).is_err()
+            st.w.inode_csum_bad
+                || extent::extent_block_csum_verify(seed, &buf, Ino(st.w.ino)).is_err()
         });
+        st.out.block0_csum_bad |= failed_csum && e.lblk == 0;
         let first = u64::from(read_u32le(&buf, 12));
         if first != e.lblk {
             let msg = format!(
@@ -584,6 +592,7 @@ mod tests {
             size_high: false,
             verity: false,
             csum_seed: None,
+            inode_csum_bad: false,
         }
     }
 
