@@ -234,6 +234,12 @@ const CASES: &[Case] = &[
         leak_only: false,
     },
     Case {
+        name: "bad directory inode checksum (its blocks then fail theirs too)",
+        break_it: |_, i| run(i, &["sif dd checksum 0x1234"]),
+        code: P::PR_2_LEAF_NODE_ONLY_CSUM_INVALID,
+        leak_only: false,
+    },
+    Case {
         name: "bad extent block checksum",
         break_it: |_, i| {
             let etb = first_extent_block(i, "holey");

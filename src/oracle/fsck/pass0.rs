@@ -493,6 +493,30 @@ mod tests {
     }
 
     #[test]
+    fn the_resize_inode_must_list_the_reserved_gdt_blocks() {
+        use crate::dev::Disk;
+        use crate::format::group_desc::testutil::mkfs;
+        use crate::units::Pblk;
+        let Some(img) = mkfs("-t ext4 -b 1024", 16 << 20) else {
+            return;
+        };
+        let mut dev = Disk::load(&img.path, 1024).unwrap();
+        let codes = |dev: &Disk| -> Vec<P> {
+            let mut f = Fsck::open(dev).unwrap();
+            f.check_resize_inode();
+            f.problems.iter().map(|p| p.code).collect()
+        };
+        assert_eq!(codes(&dev), []);
+        let mut f = Fsck::open(&dev).unwrap();
+        let dind = u64::from(f.read_inode(EXT4_RESIZE_INO).unwrap().i_block[EXT4_DIND_BLOCK]);
+        let gdt_off = f.sb.gdt_blocks() as usize; // the first reserved GDT block's slot
+        let mut buf = dev.peek_block(Pblk(dind)).to_vec();
+        indirect::set_ptr(&mut buf, gdt_off, 0);
+        dev.write(Pblk(dind), &buf).unwrap();
+        assert_eq!(codes(&dev), [P::PR_0_RESIZE_INODE_INVALID]);
+    }
+
+    #[test]
     fn lenient_parse_keeps_the_base_fields_of_a_bad_extra_isize() {
         let mut raw = vec![0u8; 256];
         raw[0x1A] = 3; // i_links_count
