@@ -115,7 +115,7 @@ pub struct FsckStats {
     pub inodes_count: u32,
     /// Inodes found in use (reserved inodes included).
     pub inodes_used: u32,
-    /// Inode records read from the inode tables.
+    /// Non-zero inode records checked (all-zero ones, never used, need nothing).
     pub inodes_scanned: u64,
     /// Directories in use.
     pub dirs: u32,
@@ -232,7 +232,7 @@ struct InodeInfo {
     links: u16,
     /// `i_blocks == 0` (a zero-length inode in pass 4).
     no_blocks: bool,
-    /// `EXT4_INDEX_FL` on a valid htree directory.
+    /// A directory with `EXT4_INDEX_FL`: pass 2 skips the checksums of its dx blocks.
     htree: bool,
     /// `i_generation` (part of the checksum seed of its directory blocks).
     generation: u32,

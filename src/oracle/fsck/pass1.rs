@@ -77,7 +77,7 @@ impl Fsck<'_> {
     /// e2fsck skips the low-dtime check when the superblock times look like inode numbers.
     fn low_dtime_check(&self) -> bool {
         let n = self.sb.s_inodes_count;
-        let mkfs_time = read_u32le(&self.sb.raw, 0x108);
+        let mkfs_time = self.sb.s_mkfs_time;
         let small = |t: u32| t != 0 && t < n;
         !(small(self.sb.s_wtime) || small(self.sb.s_mtime) || small(mkfs_time))
     }
