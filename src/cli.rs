@@ -120,6 +120,14 @@ enum Command {
         /// Directory path inside the image.
         dir: Option<String>,
     },
+    /// Check an image like `e2fsck -fn`, with stable problem codes (exit 0 clean, 4 problems).
+    Fsck {
+        /// The image file.
+        image: PathBuf,
+        /// Print one JSON object instead of one line per problem.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parse the process arguments and run; returns the exit code.
@@ -256,6 +264,7 @@ fn run(cmd: Command) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
+        Command::Fsck { image, json } => fsck(&image, json),
     }
 }
 
@@ -322,6 +331,27 @@ fn write_back(dev: &crate::dev::Disk, image: &Path) -> Result<()> {
         file.write_all(&data).map_err(host)?;
     }
     file.sync_all().map_err(host)
+}
+
+/// `e4fuzz fsck IMAGE [--json]`: one line per problem and a summary (or one JSON object);
+/// exit 0 when clean (information problems allowed), 4 when problems were found.
+fn fsck(image: &Path, json: bool) -> Result<i32> {
+    let mut dev = Fs::load_image(image)?;
+    let report = crate::oracle::fsck::check(&mut dev)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", report.to_json()).map_err(Error::host)?;
+    } else {
+        for p in &report.problems {
+            writeln!(out, "{p}").map_err(Error::host)?;
+        }
+        writeln!(out, "{}: {}", image.display(), report.summary()).map_err(Error::host)?;
+    }
+    Ok(if report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_FSCK
+    })
 }
 
 /// Mount `image`, run `f`, unmount cleanly and save the image in place.

@@ -4,5 +4,7 @@
 //! | oracle | module |
 //! |---|---|
 //! | `e2fsck` | [`e2fsck`]: the real e2fsck 1.47 run on an image file |
+//! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
 
 pub mod e2fsck;
+pub mod fsck;

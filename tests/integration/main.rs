@@ -4,6 +4,7 @@
 mod cli;
 mod corpus;
 mod extents;
+mod fsck;
 mod indirect;
 mod journal;
 mod mkfs;
