@@ -125,13 +125,15 @@ impl Fs {
     pub fn mark_inode_dirty(&mut self, h: &mut Handle, ino: Ino) -> Result<()> {
         let (blk, off) = self.inode_location(ino)?;
         let isz = usize::from(self.sb.s_inode_size);
-        let seed = self.sb.csum_seed();
         let csum = self.sb.metadata_csum();
         self.get_write_access(h, blk, Zone::InodeTable)?;
         let info = self
             .inodes
             .get_mut(&ino)
             .expect("mark_inode_dirty on an unloaded inode");
+        // ext4_inode_csum() seeds with ei->i_csum_seed, which migrate lends to its temporary
+        // inode (S8 is the seed not given back before the final write).
+        let seed = info.csum_seed;
         let new = info.test_state(EXT4_STATE_NEW);
         info.state &= !EXT4_STATE_NEW;
         let mut raw = info.raw.clone();
@@ -147,7 +149,7 @@ impl Fs {
         }
         raw.write(rec);
         if csum {
-            fi::inode_csum_set(seed, ino, rec, isz);
+            fi::inode_csum_set_seeded(seed, rec, isz);
         }
         self.dirty_metadata(h, blk)
     }
