@@ -19,7 +19,6 @@ use crate::sched::{Cx, LockGuard, LockId, Mode};
 use crate::units::Ino;
 
 /// An open journal handle and the `jbd2_handle` read hold that stands for it.
-#[derive(Debug)]
 pub struct JHandle {
     /// The engine's handle (credits, blocks dirtied).
     pub h: Handle,

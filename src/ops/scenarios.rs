@@ -1,0 +1,1 @@
+//! Seeded-bug scenarios.
