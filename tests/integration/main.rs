@@ -5,6 +5,7 @@ mod cli;
 mod extents;
 mod indirect;
 mod journal;
+mod migrate;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;

@@ -1,0 +1,1 @@
+//! Kernel referee (filled in below).
