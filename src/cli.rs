@@ -147,7 +147,10 @@ pub fn main() -> i32 {
             // One line on stderr, as for every other bad input.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("e4fuzz: {} (try 'e4fuzz --help')", first.trim_start_matches("error: "));
+            eprintln!(
+                "e4fuzz: {} (try 'e4fuzz --help')",
+                first.trim_start_matches("error: ")
+            );
             return EXIT_ERROR;
         }
         Err(e) => {

@@ -37,7 +37,7 @@ mod scenarios;
 pub(crate) mod testutil;
 
 use crate::fs::Fs;
-use crate::sched::{Cx, RunEnd, Schedule, Sched};
+use crate::sched::{Cx, RunEnd, Sched, Schedule};
 use std::future::Future;
 
 /// Run one op to completion on a one-thread scheduler with an empty schedule (the offline
@@ -55,6 +55,10 @@ where
     sched.spawn(name, fut);
     let mut out = sched.run();
     assert_eq!(out.end, RunEnd::Done, "{name} did not finish on its own");
-    let r = out.results.pop().flatten().expect("the only thread finished");
+    let r = out
+        .results
+        .pop()
+        .flatten()
+        .expect("the only thread finished");
     (sched.into_state(), r)
 }

@@ -75,7 +75,9 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
         ));
     }
     if root.header.eh_depth != 0 {
-        return Err(Error::NotSupported("extent tree deeper than the inode".into()));
+        return Err(Error::NotSupported(
+            "extent tree deeper than the inode".into(),
+        ));
     }
     let ext = match &root.entries {
         NodeEntries::Leaf(v) if v.len() > 1 => {
@@ -85,9 +87,8 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
         NodeEntries::Index(_) => None,
     };
     // eh_entries == 0: blk = len = start = end = 0.
-    let (start, len, blk) = ext.map_or((0, 0, 0), |e| {
-        (e.ee_block, u32::from(e.ee_len), e.ee_start)
-    });
+    let (start, len, blk) =
+        ext.map_or((0, 0, 0), |e| (e.ee_block, u32::from(e.ee_len), e.ee_start));
     // `end = start + len - 1` in ext4_lblk_t arithmetic; 0 for an empty tree.
     let end = if ext.is_some() {
         start.wrapping_add(len).wrapping_sub(1)
@@ -103,7 +104,11 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
         return Err(Error::NotSupported("extent beyond block 11".into()));
     }
     // S9 (before 7444a072c387): the blocks were put at i_data[0..len], whatever ee_block said.
-    let first = if fs.bugs.has(Bug::S9) { 0 } else { u64::from(start) };
+    let first = if fs.bugs.has(Bug::S9) {
+        0
+    } else {
+        u64::from(start)
+    };
     let mut i_block = [0u32; EXT4_N_BLOCKS];
     for k in 0..u64::from(len) {
         if let Some(slot) = i_block.get_mut((first + k) as usize) {
@@ -119,9 +124,9 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::blockmap::Run;
     use crate::ops::run_single;
     use crate::ops::testutil::{engine_map, fill, mk_ind_fs, remount};
-    use crate::format::blockmap::Run;
     use crate::profile::BugSet;
 
     /// An extent filesystem with file `/f` of `n` blocks from `lblk`; its first physical block.
@@ -131,7 +136,8 @@ mod tests {
         let ino = fs.create("/f", 0o644).unwrap();
         assert!(fs.inode(ino).is_extents());
         for b in lblk..lblk + n {
-            fs.write_file(ino, u64::from(b) * 1024, &fill(b, 1024)).unwrap();
+            fs.write_file(ino, u64::from(b) * 1024, &fill(b, 1024))
+                .unwrap();
         }
         fs.sync().unwrap();
         let p = engine_map(&mut fs, ino).runs.first().map_or(0, |r| r.pblk);
@@ -141,11 +147,18 @@ mod tests {
     fn chattr_e(fs: Fs, ino: Ino, bugs: BugSet) -> (Fs, Result<i32>) {
         let mut fs = fs;
         fs.bugs = bugs;
-        run_single(fs, "ind_migrate", |cx| async move { ioctl_ind_migrate(&cx, ino).await })
+        run_single(fs, "ind_migrate", |cx| async move {
+            ioctl_ind_migrate(&cx, ino).await
+        })
     }
 
     fn run(lblk: u32, pblk: u64, len: u32) -> Run {
-        Run { lblk, pblk, len, unwritten: false }
+        Run {
+            lblk,
+            pblk,
+            len,
+            unwritten: false,
+        }
     }
 
     #[test]
@@ -180,7 +193,10 @@ mod tests {
         fs.iget(ino).unwrap();
         // Blocks 12 and 13 landed in the IND and DIND pointers: a wrong map.
         let i_block = fs.inode(ino).raw.i_block;
-        assert_eq!(&i_block[10..14], &[p as u32, p as u32 + 1, p as u32 + 2, p as u32 + 3]);
+        assert_eq!(
+            &i_block[10..14],
+            &[p as u32, p as u32 + 1, p as u32 + 2, p as u32 + 3]
+        );
         // Reading block 12 now walks "IND" block p+2 (file data): an error or wrong bytes.
         let got = fs.read_file(ino, 12 * 1024, 1024);
         assert!(!matches!(&got, Ok(d) if *d == fill(12, 1024)), "{got:?}");

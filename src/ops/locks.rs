@@ -13,7 +13,7 @@
 //! `journal_ensure_credits`) happen only when no other handle is open, inside one critical
 //! section, so they need no lock.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::{Fs, Handle};
 use crate::sched::{Cx, LockGuard, LockId, Mode};
 use crate::units::Ino;
@@ -45,6 +45,25 @@ pub async fn journal_stop(cx: &Cx<Fs>, jh: JHandle) -> Result<()> {
     let r = cx.with(|fs| fs.journal_stop(h));
     cx.unlock(guard).await;
     r
+}
+
+/// A point where `ext4_journal_ensure_credits()` may restart the handle (model of
+/// jbd2__journal_restart(): once a commit has locked the running transaction,
+/// jbd2_journal_extend() fails, the handle stops, the commit runs, and a new handle starts in
+/// the next transaction). The model restarts unconditionally: stop, then start again with
+/// `credits`. With no commit waiting this changes nothing on disk; with one waiting (a thread
+/// in [`journal_commit`]) the commit lands here, as it can in the kernel once the handle runs
+/// out of credits. `slot` is `None` afterwards if the new start failed.
+pub async fn restart_point(cx: &Cx<Fs>, slot: &mut Option<JHandle>, credits: u32) -> Result<()> {
+    let jh = slot.take().ok_or(Error::Aborted)?;
+    journal_stop(cx, jh).await?;
+    *slot = Some(journal_start(cx, credits).await?);
+    Ok(())
+}
+
+/// The engine handle in `slot`, or `Error::Aborted` when a restart lost it.
+pub fn handle(slot: &mut Option<JHandle>) -> Result<&mut Handle> {
+    slot.as_mut().map(|jh| &mut jh.h).ok_or(Error::Aborted)
 }
 
 /// Model of jbd2_complete_transaction() as fsync and sync use it: wait for every open handle

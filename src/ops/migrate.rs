@@ -30,7 +30,9 @@ use crate::format::inode::{EXT4_EXTENTS_FL, S_IFLNK, S_IFMT, S_IFREG};
 use crate::fs::inode::EXT4_STATE_EXT_MIGRATE;
 use crate::fs::namei::ROOT_INO;
 use crate::fs::{Fs, Handle};
-use crate::ops::locks::{i_data_sem, i_rwsem, in_handle, journal_start, journal_stop};
+use crate::ops::locks::{
+    handle, i_data_sem, i_rwsem, in_handle, journal_start, journal_stop, JHandle,
+};
 use crate::ops::walk::{free_ind_block, Walk};
 use crate::profile::{Bug, BugSet};
 use crate::sched::{Cx, LockGuard, LockId, Mode};
@@ -87,12 +89,7 @@ fn check_ext_migrate(fs: &mut Fs, ino: Ino) -> Result<bool> {
 }
 
 /// ext4_ext_migrate() from H1 on, with `s_writepages_rwsem` (and with S5 `i_data_sem`) held.
-async fn migrate_locked(
-    cx: &Cx<Fs>,
-    ino: Ino,
-    bugs: BugSet,
-    s5: Option<LockGuard>,
-) -> Result<i32> {
+async fn migrate_locked(cx: &Cx<Fs>, ino: Ino, bugs: BugSet, s5: Option<LockGuard>) -> Result<i32> {
     let credits = 3 + EXT4_MAXQUOTAS_TRANS_BLOCKS + u32::from(bugs.has(Bug::S6));
     let made = match journal_start(cx, credits).await {
         Ok(mut jh) => {
@@ -110,7 +107,7 @@ async fn migrate_locked(
     if !bugs.has(Bug::S1) && !bugs.has(Bug::T2) {
         set_marker(cx, ino, s5_held).await;
     }
-    let mut jh = match journal_start(cx, 1).await {
+    let jh = match journal_start(cx, 1).await {
         Ok(jh) => jh,
         Err(e) => {
             let r = release(cx, s5, Err(e)).await;
@@ -125,20 +122,35 @@ async fn migrate_locked(
         lb: Default::default(),
         marker_pending: bugs.has(Bug::T2) && !bugs.has(Bug::S1),
         holds_data_sem: s5_held,
+        jh: Some(jh),
     };
-    let walked = walk.run(&mut jh.h).await;
+    let walked = walk.run().await;
     let walked = release(cx, s5, walked).await;
+    let mut jh = walk.jh.take();
     let retval = match walked {
         Err(e) => {
-            let _ = cx.with(|fs| fs.ext_free_tree_blocks(&mut jh.h, tmp));
+            free_ext_block(cx, &mut jh, tmp);
             Err(e)
         }
-        Ok(()) => swap_or_free(cx, &mut jh.h, ino, tmp, bugs).await,
+        Ok(()) => swap_or_free(cx, &mut jh, ino, tmp, bugs).await,
     };
-    let ret = cleanup(cx, &mut jh.h, tmp, tmp_seed, bugs, retval);
-    let _ = journal_stop(cx, jh).await;
+    let ret = match jh.as_mut() {
+        Some(j) => cleanup(cx, &mut j.h, tmp, tmp_seed, bugs, retval),
+        None => retval,
+    };
+    if let Some(j) = jh {
+        let _ = journal_stop(cx, j).await;
+    }
     let _ = iput(cx, tmp).await;
     ret
+}
+
+/// Model of free_ext_block(): free the temporary inode's index and leaf blocks (errors are
+/// ignored, as the kernel does).
+fn free_ext_block(cx: &Cx<Fs>, jh: &mut Option<JHandle>, tmp: Ino) {
+    if let Ok(h) = handle(jh) {
+        let _ = cx.with(|fs| fs.ext_free_tree_blocks(h, tmp));
+    }
 }
 
 /// S5: give back the original's `i_data_sem` (`up_write()` at the end of the walk).
@@ -194,16 +206,16 @@ pub(crate) async fn set_marker(cx: &Cx<Fs>, ino: Ino, held: bool) {
 /// `-EAGAIN`, thread v1).
 async fn swap_or_free(
     cx: &Cx<Fs>,
-    h: &mut Handle,
+    jh: &mut Option<JHandle>,
     ino: Ino,
     tmp: Ino,
     bugs: BugSet,
 ) -> Result<i32> {
-    match swap_inode_data(cx, h, ino, tmp, bugs).await {
+    match swap_inode_data(cx, jh, ino, tmp, bugs).await {
         Ok(()) => Ok(0),
         Err(e) => {
             if !(bugs.has(Bug::T3) && matches!(e, Error::Again)) {
-                let _ = cx.with(|fs| fs.ext_free_tree_blocks(h, tmp));
+                free_ext_block(cx, jh, tmp);
             }
             Err(e)
         }
@@ -216,11 +228,12 @@ async fn swap_or_free(
 /// and mark the original dirty (after the frees, which decrement `i_blocks`).
 pub async fn swap_inode_data(
     cx: &Cx<Fs>,
-    h: &mut Handle,
+    jh: &mut Option<JHandle>,
     ino: Ino,
     tmp: Ino,
     bugs: BugSet,
 ) -> Result<()> {
+    let h = handle(jh)?;
     cx.with(|fs| fs.journal_ensure_credits(h, 1))?;
     let saved = cx.with(|fs| {
         let b = &fs.inode(ino).raw.i_block;
@@ -241,8 +254,8 @@ pub async fn swap_inode_data(
     let r = cx.with(|fs| install_tree(fs, ino, tmp));
     cx.unlock(g).await;
     r?;
-    let r = free_ind_block(cx, h, ino, saved).await;
-    let r2 = cx.with(|fs| fs.mark_inode_dirty(h, ino));
+    let r = free_ind_block(cx, jh, ino, saved).await;
+    let r2 = handle(jh).and_then(|h| cx.with(|fs| fs.mark_inode_dirty(h, ino)));
     r.and(r2)
 }
 
@@ -259,7 +272,7 @@ fn install_tree(fs: &mut Fs, ino: Ino, tmp: Ino) -> Result<()> {
 
 /// The cleanup of ext4_ext_migrate() up to the journal stop: `journal_ensure_credits(1)`,
 /// then the temporary inode emptied (size 0, `i_blocks` 0, its own seed back — S8 skips that
-/// — an empty root, marked dirty). Returns what ext4_ext_migrate() returns.
+/// — an empty root, marked dirty).
 fn cleanup_tmp(fs: &mut Fs, h: &mut Handle, tmp: Ino, seed: u32, bugs: BugSet) -> Result<()> {
     fs.inode_mut(tmp).raw.i_size = 0;
     fs.set_inode_blocks(tmp, 0)?;

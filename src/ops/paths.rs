@@ -57,10 +57,14 @@ async fn mkwrite_locked(cx: &Cx<Fs>, ino: Ino, off: u64, data: &[u8]) -> Result<
         let bs = u64::from(fs.block_size());
         let end = off + data.len() as u64;
         if data.is_empty() || off / bs != (end - 1) / bs {
-            return Err(Error::Invalid("mmap store must stay within one block".into()));
+            return Err(Error::Invalid(
+                "mmap store must stay within one block".into(),
+            ));
         }
         if end > fs.inode(ino).raw.i_size {
-            return Err(Error::Invalid("mmap store past end of file (SIGBUS)".into()));
+            return Err(Error::Invalid(
+                "mmap store past end of file (SIGBUS)".into(),
+            ));
         }
         Ok((Lblk((off / bs) as u32), (off % bs) as usize))
     })?;
@@ -193,7 +197,9 @@ pub async fn read(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<Vec<u8>> 
             None => {
                 let m = map_lookup(cx, ino, lblk, 1).await?;
                 match m.is_mapped() {
-                    true => cx.with(|fs| fs.dev.read_block_as(m.pblk, Zone::Data))?.to_vec(),
+                    true => cx
+                        .with(|fs| fs.dev.read_block_as(m.pblk, Zone::Data))?
+                        .to_vec(),
                     false => vec![0; bs as usize],
                 }
             }
@@ -211,7 +217,12 @@ pub async fn fiemap(cx: &Cx<Fs>, ino: Ino) -> Result<Vec<(u32, u64, u32)>> {
     let nblocks = cx.with(|fs| -> Result<u64> {
         fs.iget(ino)?;
         let bs = u64::from(fs.block_size());
-        Ok(fs.inode(ino).raw.i_size.div_ceil(bs).min(u64::from(u32::MAX)))
+        Ok(fs
+            .inode(ino)
+            .raw
+            .i_size
+            .div_ceil(bs)
+            .min(u64::from(u32::MAX)))
     })?;
     let mut out = Vec::new();
     let mut lblk = 0u64;

@@ -7,7 +7,14 @@
 //! from the live in-core inode or the cached indirect block at the moment the walk reaches it,
 //! so an allocation racing the walk is seen if it lands ahead of the walk and missed if it
 //! lands behind (the race the migrate marker exists for). Yield points: each `finish_range`
-//! (an explicit one, then the temporary inode's `i_data_sem`), and each block freed.
+//! (an explicit one, a restart point, then the temporary inode's `i_data_sem`), and each
+//! block freed (a restart point, then one after the free).
+//!
+//! Restart points: where migrate.c calls `ext4_journal_ensure_credits()` /
+//! `ext4_datasem_ensure_credits()`, the kernel restarts the handle once a commit has locked the
+//! transaction (and the handle needs credits). The model stops and restarts the handle there
+//! every time ([`restart_point`]): a commit another thread is waiting for lands between two
+//! extents or two frees, so a migration spans several transactions as it does in the kernel.
 //!
 //! One deviation: a run is closed at 32768 blocks (`EXT_INIT_MAX_LEN`). The kernel's
 //! `finish_range()` stores `last − first + 1` in the 16-bit `ee_len` unchecked (kernel.md S15,
@@ -19,8 +26,8 @@ use crate::error::Result;
 use crate::format::extent::EXT_INIT_MAX_LEN;
 use crate::format::indirect::{self as fi, EXT4_DIND_BLOCK, EXT4_IND_BLOCK, EXT4_TIND_BLOCK};
 use crate::fs::map::indirect::truncate::EXT4_RESERVE_TRANS_BLOCKS;
-use crate::fs::{Fs, Handle};
-use crate::ops::locks::i_data_sem;
+use crate::fs::Fs;
+use crate::ops::locks::{handle, i_data_sem, restart_point, JHandle};
 use crate::sched::{Cx, Mode};
 use crate::units::{Ino, Lblk, Pblk};
 
@@ -53,6 +60,8 @@ pub struct Walk<'a> {
     pub marker_pending: bool,
     /// S5: the walk runs with the original's `i_data_sem` held for write.
     pub holds_data_sem: bool,
+    /// H2, the walk's handle (`None` once a restart failed to start a new one).
+    pub jh: Option<JHandle>,
 }
 
 impl Walk<'_> {
@@ -74,31 +83,31 @@ impl Walk<'_> {
 
     /// The walk of ext4_ext_migrate(): direct blocks, IND, DIND, TIND, then the last
     /// `finish_range()`.
-    pub async fn run(&mut self, h: &mut Handle) -> Result<()> {
+    pub async fn run(&mut self) -> Result<()> {
         let max = self.max_entries();
         for i in 0..fi::EXT4_NDIR_BLOCKS {
             match self.i_data(i) {
                 0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(1),
-                p => self.update_extent_range(h, u64::from(p)).await?,
+                p => self.update_extent_range(u64::from(p)).await?,
             }
         }
         match self.i_data(EXT4_IND_BLOCK) {
             0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(max),
-            p => self.update_ind_extent_range(h, u64::from(p)).await?,
+            p => self.update_ind_extent_range(u64::from(p)).await?,
         }
         match self.i_data(EXT4_DIND_BLOCK) {
             0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(max * max),
-            p => self.update_dind_extent_range(h, u64::from(p)).await?,
+            p => self.update_dind_extent_range(u64::from(p)).await?,
         }
         if let p @ 1.. = self.i_data(EXT4_TIND_BLOCK) {
-            self.update_tind_extent_range(h, u64::from(p)).await?;
+            self.update_tind_extent_range(u64::from(p)).await?;
         }
-        self.finish_range(h).await
+        self.finish_range().await
     }
 
     /// Model of update_extent_range(): extend the open run by `pblock` at `curr_block` if it
     /// is contiguous both ways, else close it and open a new one.
-    pub async fn update_extent_range(&mut self, h: &mut Handle, pblock: u64) -> Result<()> {
+    pub async fn update_extent_range(&mut self, pblock: u64) -> Result<()> {
         let lb = &mut self.lb;
         let room = lb.last_block - lb.first_block + 1 < EXT_INIT_MAX_LEN;
         if lb.first_pblock != 0
@@ -111,7 +120,7 @@ impl Walk<'_> {
             lb.curr_block = lb.curr_block.wrapping_add(1);
             return Ok(());
         }
-        let r = self.finish_range(h).await;
+        let r = self.finish_range().await;
         let lb = &mut self.lb;
         lb.first_pblock = pblock;
         lb.last_pblock = pblock;
@@ -122,35 +131,35 @@ impl Walk<'_> {
     }
 
     /// Model of update_ind_extent_range(): every pointer of the IND block at `pblock`.
-    pub async fn update_ind_extent_range(&mut self, h: &mut Handle, pblock: u64) -> Result<()> {
+    pub async fn update_ind_extent_range(&mut self, pblock: u64) -> Result<()> {
         for i in 0..self.max_entries() as usize {
             match self.entry(pblock, i)? {
                 0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(1),
-                p => self.update_extent_range(h, u64::from(p)).await?,
+                p => self.update_extent_range(u64::from(p)).await?,
             }
         }
         Ok(())
     }
 
     /// Model of update_dind_extent_range(): every IND block under the DIND block at `pblock`.
-    pub async fn update_dind_extent_range(&mut self, h: &mut Handle, pblock: u64) -> Result<()> {
+    pub async fn update_dind_extent_range(&mut self, pblock: u64) -> Result<()> {
         let max = self.max_entries();
         for i in 0..max as usize {
             match self.entry(pblock, i)? {
                 0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(max),
-                p => self.update_ind_extent_range(h, u64::from(p)).await?,
+                p => self.update_ind_extent_range(u64::from(p)).await?,
             }
         }
         Ok(())
     }
 
     /// Model of update_tind_extent_range(): every DIND block under the TIND block at `pblock`.
-    pub async fn update_tind_extent_range(&mut self, h: &mut Handle, pblock: u64) -> Result<()> {
+    pub async fn update_tind_extent_range(&mut self, pblock: u64) -> Result<()> {
         let max = self.max_entries();
         for i in 0..max as usize {
             match self.entry(pblock, i)? {
                 0 => self.lb.curr_block = self.lb.curr_block.wrapping_add(max * max),
-                p => self.update_dind_extent_range(h, u64::from(p)).await?,
+                p => self.update_dind_extent_range(u64::from(p)).await?,
             }
         }
         Ok(())
@@ -160,7 +169,7 @@ impl Walk<'_> {
     /// under the temporary inode's `i_data_sem` ("for convenience"); the insert computes its
     /// credits and calls `journal_ensure_credits` (which may restart the handle: a commit).
     /// T2 sets the marker here, after the first extent went in.
-    pub async fn finish_range(&mut self, h: &mut Handle) -> Result<()> {
+    pub async fn finish_range(&mut self) -> Result<()> {
         if self.lb.first_pblock == 0 {
             return Ok(());
         }
@@ -168,17 +177,16 @@ impl Walk<'_> {
         cx.yield_point("finish_range").await;
         let lb = self.lb;
         let len = lb.last_block - lb.first_block + 1;
-        let g = cx.lock(i_data_sem(self.tmp), Mode::Write).await;
-        let r = cx.with(|fs| {
-            fs.ext_insert_extent(
-                h,
-                self.tmp,
-                Lblk(lb.first_block),
-                Pblk(lb.first_pblock),
-                len,
-                false,
-            )
-        });
+        // ext4_datasem_ensure_credits() restarts with the temporary inode's i_data_sem
+        // dropped; the model's restart point sits before it is taken.
+        if let Err(e) = restart_point(cx, &mut self.jh, 1).await {
+            self.lb.first_pblock = 0;
+            return Err(e);
+        }
+        let h = handle(&mut self.jh)?;
+        let (tmp, l, p) = (self.tmp, Lblk(lb.first_block), Pblk(lb.first_pblock));
+        let g = cx.lock(i_data_sem(tmp), Mode::Write).await;
+        let r = cx.with(|fs| fs.ext_insert_extent(h, tmp, l, p, len, false));
         cx.unlock(g).await;
         self.lb.first_pblock = 0;
         if self.marker_pending {
@@ -193,33 +201,38 @@ impl Walk<'_> {
 /// whose roots `i_data[12..14]` the swap saved. Every block freed is journaled as a metadata
 /// free (revoke + forget), taken off `i_blocks` with the inode marked dirty
 /// (`dquot_free_block()`), after `journal_ensure_credits(EXT4_RESERVE_TRANS_BLOCKS)`.
-pub async fn free_ind_block(cx: &Cx<Fs>, h: &mut Handle, ino: Ino, saved: [u32; 3]) -> Result<()> {
+pub async fn free_ind_block(
+    cx: &Cx<Fs>,
+    jh: &mut Option<JHandle>,
+    ino: Ino,
+    saved: [u32; 3],
+) -> Result<()> {
     if saved[0] != 0 {
-        free_one(cx, h, ino, saved[0]).await?;
+        free_one(cx, jh, ino, saved[0]).await?;
     }
     if saved[1] != 0 {
-        free_dind_blocks(cx, h, ino, saved[1]).await?;
+        free_dind_blocks(cx, jh, ino, saved[1]).await?;
     }
     if saved[2] != 0 {
-        free_tind_blocks(cx, h, ino, saved[2]).await?;
+        free_tind_blocks(cx, jh, ino, saved[2]).await?;
     }
     Ok(())
 }
 
 /// Model of free_dind_blocks(): the IND blocks under the DIND block `blk`, then `blk`.
-async fn free_dind_blocks(cx: &Cx<Fs>, h: &mut Handle, ino: Ino, blk: u32) -> Result<()> {
+async fn free_dind_blocks(cx: &Cx<Fs>, jh: &mut Option<JHandle>, ino: Ino, blk: u32) -> Result<()> {
     for child in children(cx, blk)? {
-        free_one(cx, h, ino, child).await?;
+        free_one(cx, jh, ino, child).await?;
     }
-    free_one(cx, h, ino, blk).await
+    free_one(cx, jh, ino, blk).await
 }
 
 /// Model of free_tind_blocks(): each DIND subtree under the TIND block `blk`, then `blk`.
-async fn free_tind_blocks(cx: &Cx<Fs>, h: &mut Handle, ino: Ino, blk: u32) -> Result<()> {
+async fn free_tind_blocks(cx: &Cx<Fs>, jh: &mut Option<JHandle>, ino: Ino, blk: u32) -> Result<()> {
     for child in children(cx, blk)? {
-        free_dind_blocks(cx, h, ino, child).await?;
+        free_dind_blocks(cx, jh, ino, child).await?;
     }
-    free_one(cx, h, ino, blk).await
+    free_one(cx, jh, ino, blk).await
 }
 
 /// The non-zero pointers of indirect block `blk` (`ext4_sb_bread()`).
@@ -232,7 +245,9 @@ fn children(cx: &Cx<Fs>, blk: u32) -> Result<Vec<u32>> {
 
 /// One `ext4_free_blocks(…, METADATA | FORGET)` of migrate.c, with its credits check; a yield
 /// point after it.
-async fn free_one(cx: &Cx<Fs>, h: &mut Handle, ino: Ino, blk: u32) -> Result<()> {
+async fn free_one(cx: &Cx<Fs>, jh: &mut Option<JHandle>, ino: Ino, blk: u32) -> Result<()> {
+    restart_point(cx, jh, EXT4_RESERVE_TRANS_BLOCKS).await?;
+    let h = handle(jh)?;
     cx.with(|fs| {
         fs.journal_ensure_credits(h, EXT4_RESERVE_TRANS_BLOCKS)?;
         fs.free_blocks(h, Pblk(u64::from(blk)), 1, true)?;

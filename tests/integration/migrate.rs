@@ -55,15 +55,57 @@ pub(crate) fn shapes(bs: u64) -> Vec<Shape> {
     let tind = 12 + n + n * n;
     let frag: Vec<(u64, u64)> = (0..40).map(|i| b(2 * i, 1)).collect();
     vec![
-        Shape { path: "/empty", pieces: vec![], size: None },
-        Shape { path: "/one", pieces: vec![b(0, 1)], size: None },
-        Shape { path: "/direct12", pieces: vec![b(0, 12)], size: None },
-        Shape { path: "/holes", pieces: vec![b(1, 2), b(5, 1), b(14, 3), b(12 + n - 2, 4), b(12 + n + 2 * n + 3, 2)], size: None },
-        Shape { path: "/indonly", pieces: vec![b(20, 30)], size: None },
-        Shape { path: "/dind", pieces: vec![b(0, 1), b(12 + n + 5, 3), b(12 + n + 3 * n, 1)], size: None },
-        Shape { path: "/tind", pieces: vec![b(3, 1), b(tind + 7, 2), b(tind + n * n + n + 1, 1)], size: None },
-        Shape { path: "/frag", pieces: frag, size: None },
-        Shape { path: "/trail", pieces: vec![b(0, 3), (3 * bs, 100)], size: Some(40 * bs) },
+        Shape {
+            path: "/empty",
+            pieces: vec![],
+            size: None,
+        },
+        Shape {
+            path: "/one",
+            pieces: vec![b(0, 1)],
+            size: None,
+        },
+        Shape {
+            path: "/direct12",
+            pieces: vec![b(0, 12)],
+            size: None,
+        },
+        Shape {
+            path: "/holes",
+            pieces: vec![
+                b(1, 2),
+                b(5, 1),
+                b(14, 3),
+                b(12 + n - 2, 4),
+                b(12 + n + 2 * n + 3, 2),
+            ],
+            size: None,
+        },
+        Shape {
+            path: "/indonly",
+            pieces: vec![b(20, 30)],
+            size: None,
+        },
+        Shape {
+            path: "/dind",
+            pieces: vec![b(0, 1), b(12 + n + 5, 3), b(12 + n + 3 * n, 1)],
+            size: None,
+        },
+        Shape {
+            path: "/tind",
+            pieces: vec![b(3, 1), b(tind + 7, 2), b(tind + n * n + n + 1, 1)],
+            size: None,
+        },
+        Shape {
+            path: "/frag",
+            pieces: frag,
+            size: None,
+        },
+        Shape {
+            path: "/trail",
+            pieces: vec![b(0, 3), (3 * bs, 100)],
+            size: Some(40 * bs),
+        },
     ]
 }
 
@@ -86,9 +128,20 @@ pub(crate) fn build(img: &Path, shapes: &[Shape]) {
 pub(crate) fn walk(fs: &mut Fs, ino: Ino) -> BlockMap {
     let raw = fs.iget(ino).unwrap().raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
-    let (bs, first, nr) = (fs.block_size(), u64::from(fs.sb.s_first_data_block), fs.sb.s_blocks_count);
+    let (bs, first, nr) = (
+        fs.block_size(),
+        u64::from(fs.sb.s_first_data_block),
+        fs.sb.s_blocks_count,
+    );
     let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(|d| d.to_vec());
-    let mut ctx = WalkCtx { ino, block_size: bs, first_block: first, nr_blocks: nr, csum_seed: seed, read: &mut read };
+    let mut ctx = WalkCtx {
+        ino,
+        block_size: bs,
+        first_block: first,
+        nr_blocks: nr,
+        csum_seed: seed,
+        read: &mut read,
+    };
     let ext = raw.i_flags & e4fuzz::format::inode::EXT4_EXTENTS_FL != 0;
     blockmap::walk(&mut ctx, &raw.i_block_bytes(), ext).unwrap()
 }
@@ -122,11 +175,17 @@ pub(crate) fn debugfs_ex(img: &Path, path: &str) -> Vec<(u32, u64, u32)> {
         let l = line.replace('/', " ");
         let t: Vec<&str> = l.split_whitespace().collect();
         let num = |i: usize| t.get(i).and_then(|s| s.parse::<u64>().ok());
-        let (Some(level), Some(depth)) = (num(0), num(1)) else { continue };
+        let (Some(level), Some(depth)) = (num(0), num(1)) else {
+            continue;
+        };
         if level != depth || t.len() < 11 || t[5] != "-" || t[8] != "-" {
             continue;
         }
-        v.push((num(4).unwrap() as u32, num(7).unwrap(), num(10).unwrap() as u32));
+        v.push((
+            num(4).unwrap() as u32,
+            num(7).unwrap(),
+            num(10).unwrap() as u32,
+        ));
     }
     v
 }
@@ -137,8 +196,16 @@ pub(crate) fn triples(runs: &[Run]) -> Vec<(u32, u64, u32)> {
 }
 
 fn tune2fs_extent(img: &Path) {
-    let st = Command::new("tune2fs").args(["-O", "extent"]).arg(img).output().unwrap();
-    assert!(st.status.success(), "tune2fs: {}", String::from_utf8_lossy(&st.stderr));
+    let st = Command::new("tune2fs")
+        .args(["-O", "extent"])
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "tune2fs: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 fn count(map: &BlockMap, f: impl Fn(MetaKind) -> bool) -> u64 {
@@ -152,7 +219,11 @@ fn shapes_round(tag: &str, bs: u64) {
     }
     let dir = TempDir::new(tag);
     let img = dir.path("ind.img");
-    mke2fs(&img, 64 << 20, &["-t", "ext4", "-b", &bs.to_string(), "-O", "^extent,^64bit"]);
+    mke2fs(
+        &img,
+        64 << 20,
+        &["-t", "ext4", "-b", &bs.to_string(), "-O", "^extent,^64bit"],
+    );
     let all = shapes(bs);
     build(&img, &all);
     tune2fs_extent(&img);
@@ -161,17 +232,40 @@ fn shapes_round(tag: &str, bs: u64) {
         let before = snap(&img, s.path);
         assert!(!before.extents, "{} starts indirect", s.path);
         let out = e4fuzz(&["migrate", img.to_str().unwrap(), s.path]);
-        assert!(out.status.success(), "{}: {}", s.path, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            s.path,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let after = snap(&img, s.path);
         assert!(after.extents, "{}", s.path);
-        assert_eq!(after.map.runs, before.map.runs, "{}: same logical→physical map", s.path);
+        assert_eq!(
+            after.map.runs, before.map.runs,
+            "{}: same logical→physical map",
+            s.path
+        );
         let ind = count(&before.map, |k| matches!(k, MetaKind::Indirect(_)));
         let tree = count(&after.map, |k| matches!(k, MetaKind::ExtentNode(_)));
-        assert_eq!(after.free_blocks + tree, before.free_blocks + ind, "{}: free blocks", s.path);
-        assert_eq!(after.free_inodes, before.free_inodes, "{}: temp inode freed", s.path);
+        assert_eq!(
+            after.free_blocks + tree,
+            before.free_blocks + ind,
+            "{}: free blocks",
+            s.path
+        );
+        assert_eq!(
+            after.free_inodes, before.free_inodes,
+            "{}: temp inode freed",
+            s.path
+        );
         assert_e2fsck_clean(&img);
         assert_eq!(debugfs_cat(&img, s.path), model(s), "{}: bytes", s.path);
-        assert_eq!(debugfs_ex(&img, s.path), triples(&after.map.runs), "{}: debugfs ex", s.path);
+        assert_eq!(
+            debugfs_ex(&img, s.path),
+            triples(&after.map.runs),
+            "{}: debugfs ex",
+            s.path
+        );
     }
     // The fragmented file needed a leaf block, the sparse ones freed their indirect trees.
     let frag = snap(&img, "/frag");
@@ -202,8 +296,19 @@ fn migrate_refuses_a_filesystem_without_extents() {
     }
     let dir = TempDir::new("mig-noext");
     let img = dir.path("a.img");
-    mke2fs(&img, 8 << 20, &["-t", "ext4", "-b", "1024", "-O", "^extent,^64bit"]);
-    build(&img, &[Shape { path: "/f", pieces: vec![(0, 3000)], size: None }]);
+    mke2fs(
+        &img,
+        8 << 20,
+        &["-t", "ext4", "-b", "1024", "-O", "^extent,^64bit"],
+    );
+    build(
+        &img,
+        &[Shape {
+            path: "/f",
+            pieces: vec![(0, 3000)],
+            size: None,
+        }],
+    );
     let out = e4fuzz(&["migrate", img.to_str().unwrap(), "/f"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -225,26 +330,67 @@ fn ind_migrate_small_files_and_refusals() {
     let img = dir.path("ext.img");
     mke2fs(&img, 16 << 20, &["-t", "ext4", "-b", "1024"]);
     let ok = [
-        Shape { path: "/a", pieces: vec![(0, 5 * 1024)], size: None },
-        Shape { path: "/b", pieces: vec![(3 * 1024, 9 * 1024)], size: None },
-        Shape { path: "/e", pieces: vec![], size: Some(2048) },
+        Shape {
+            path: "/a",
+            pieces: vec![(0, 5 * 1024)],
+            size: None,
+        },
+        Shape {
+            path: "/b",
+            pieces: vec![(3 * 1024, 9 * 1024)],
+            size: None,
+        },
+        Shape {
+            path: "/e",
+            pieces: vec![],
+            size: Some(2048),
+        },
     ];
     let refused = [
-        (Shape { path: "/two", pieces: vec![(0, 1024), (4096, 1024)], size: None }, "more than one extent"),
-        (Shape { path: "/far", pieces: vec![(10 * 1024, 3 * 1024)], size: None }, "extent beyond block 11"),
-        (Shape { path: "/big", pieces: vec![(0, 13 * 1024)], size: None }, "extent beyond block 11"),
+        (
+            Shape {
+                path: "/two",
+                pieces: vec![(0, 1024), (4096, 1024)],
+                size: None,
+            },
+            "more than one extent",
+        ),
+        (
+            Shape {
+                path: "/far",
+                pieces: vec![(10 * 1024, 3 * 1024)],
+                size: None,
+            },
+            "extent beyond block 11",
+        ),
+        (
+            Shape {
+                path: "/big",
+                pieces: vec![(0, 13 * 1024)],
+                size: None,
+            },
+            "extent beyond block 11",
+        ),
     ];
     let mut all: Vec<&Shape> = ok.iter().collect();
     all.extend(refused.iter().map(|(s, _)| s));
     let owned: Vec<Shape> = all
         .iter()
-        .map(|s| Shape { path: s.path, pieces: s.pieces.clone(), size: s.size })
+        .map(|s| Shape {
+            path: s.path,
+            pieces: s.pieces.clone(),
+            size: s.size,
+        })
         .collect();
     build(&img, &owned);
     for s in &ok {
         let before = snap(&img, s.path);
         let out = e4fuzz(&["migrate", img.to_str().unwrap(), s.path, "--to", "indirect"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let after = snap(&img, s.path);
         assert!(!after.extents);
         assert_eq!(after.map.runs, before.map.runs, "{}", s.path);
