@@ -509,3 +509,157 @@ fn s8_temporary_inode_written_with_the_borrowed_seed() {
     let mut fs = Fs::mount(fs.unmount().unwrap(), MountOpts::default()).unwrap();
     assert_eq!(bad_inode_csums(&mut fs), Vec::<u32>::new());
 }
+
+/// The expected bytes of the [`holey`] file: blocks 0, 1, 3, 5, 7 hold [`fill`], 8 blocks.
+fn holey_model() -> Vec<u8> {
+    let mut m = vec![0u8; 8 * 1024];
+    for l in [0u32, 1, 3, 5, 7] {
+        m[l as usize * 1024..(l as usize + 1) * 1024].copy_from_slice(&fill(l, 1024));
+    }
+    m
+}
+
+/// One concurrent path against migrate on the fixed engine: its op, whether its result is
+/// right, and the file's expected bytes afterwards.
+struct PathCase {
+    name: &'static str,
+    op: fn(Ino) -> Op,
+    ok: fn(&Res) -> bool,
+    model: fn() -> Vec<u8>,
+}
+
+fn unit_ok(r: &Res) -> bool {
+    matches!(r, Res::Unit(Ok(())))
+}
+
+fn path_cases() -> Vec<PathCase> {
+    vec![
+        PathCase {
+            name: "read",
+            op: |ino| read(ino, 0, 8),
+            ok: |r| matches!(r, Res::Bytes(Ok(b)) if *b == holey_model()),
+            model: holey_model,
+        },
+        PathCase {
+            name: "fiemap",
+            op: |ino| {
+                Box::new(move |cx| {
+                    Box::pin(async move {
+                        let r = paths::fiemap(&cx, ino).await;
+                        let want = [(0, 2), (3, 1), (5, 1), (7, 1)];
+                        let ok = r.is_ok_and(|v| {
+                            let got: Vec<(u32, u32)> = v.iter().map(|e| (e.0, e.2)).collect();
+                            got == want
+                        });
+                        Res::Unit(if ok {
+                            Ok(())
+                        } else {
+                            Err(Error::Invalid("fiemap".into()))
+                        })
+                    })
+                })
+            },
+            ok: unit_ok,
+            model: holey_model,
+        },
+        PathCase {
+            name: "truncate",
+            op: |ino| {
+                Box::new(move |cx| {
+                    Box::pin(async move { Res::Unit(paths::truncate(&cx, ino, 4096).await) })
+                })
+            },
+            ok: unit_ok,
+            model: || holey_model()[..4096].to_vec(),
+        },
+        PathCase {
+            name: "punch",
+            op: |ino| {
+                Box::new(move |cx| {
+                    Box::pin(async move { Res::Unit(paths::punch(&cx, ino, 3072, 3072).await) })
+                })
+            },
+            ok: unit_ok,
+            model: || {
+                let mut m = holey_model();
+                m[3072..6144].fill(0);
+                m
+            },
+        },
+        PathCase {
+            name: "write",
+            op: |ino| {
+                Box::new(move |cx| {
+                    Box::pin(async move {
+                        Res::Unit(paths::write(&cx, ino, 2048, &fill(500, 1024)).await)
+                    })
+                })
+            },
+            ok: unit_ok,
+            model: || {
+                let mut m = holey_model();
+                m[2048..3072].copy_from_slice(&fill(500, 1024));
+                m
+            },
+        },
+        PathCase {
+            name: "mkwrite+writeback+fsync",
+            op: |ino| {
+                Box::new(move |cx| {
+                    Box::pin(async move {
+                        let r = paths::page_mkwrite(&cx, ino, 3072, &[9; 100]).await;
+                        let r = r.and(paths::writeback(&cx, ino).await);
+                        Res::Unit(r.and(paths::fsync(&cx, ino).await))
+                    })
+                })
+            },
+            ok: unit_ok,
+            model: || {
+                let mut m = holey_model();
+                m[3072..3172].fill(9);
+                m
+            },
+        },
+        PathCase {
+            name: "second migrate",
+            op: |ino| mig(ino, 3),
+            ok: |r| matches!(r, Res::Mig(Ok(0)) | Res::Mig(Err(Error::Invalid(_)))),
+            model: holey_model,
+        },
+    ]
+}
+
+#[test]
+fn fixed_engine_against_every_path_in_every_single_preemption() {
+    for case in path_cases() {
+        let mut runs = 0;
+        scan(|k| {
+            let (fs, ino) = holey(&[]);
+            let r = run(fs, preempt(k), vec![mig(ino, 3), (case.op)(ino)]);
+            let (name, d) = (case.name, r.decisions);
+            assert_eq!((&r.end, r.inversions), (&RunEnd::Done, 0), "{name} k={k}");
+            assert!(
+                matches!(mig_res(&r), Ok(0) | Err(Error::Invalid(_))),
+                "{name} k={k}"
+            );
+            let t1 = r.res[1].as_ref().expect("T1 finished");
+            assert!((case.ok)(t1), "{name} k={k}: {t1:?}");
+            let mut fs = remount(r.fs);
+            assert!(fs.iget(ino).unwrap().is_extents(), "{name} k={k}");
+            let size = fs.inode(ino).raw.i_size;
+            assert_eq!(
+                fs.read_file(ino, 0, size).unwrap(),
+                (case.model)(),
+                "{name} k={k}"
+            );
+            if k % 8 == 0 {
+                if let Some((st, out)) = e2fsck(&fs.unmount().unwrap(), "paths") {
+                    assert_eq!(st, 0, "{name} k={k}:\n{out}");
+                }
+            }
+            runs += 1;
+            d
+        });
+        assert!(runs > 5, "{}: {runs} schedules", case.name);
+    }
+}

@@ -409,3 +409,57 @@ fn ind_migrate_small_files_and_refusals() {
     }
     assert_e2fsck_clean(&img);
 }
+
+/// `--bug` reaches the engine: S7 leaves extent blocks whose checksum e2fsck rejects; bad
+/// `--profile` / `--bug` values are usage errors that leave the image alone.
+#[test]
+fn migrate_cli_profiles_and_bugs() {
+    if !have_e2fsprogs("mig-cli") {
+        return;
+    }
+    let dir = TempDir::new("mig-cli");
+    let img = dir.path("a.img");
+    mke2fs(
+        &img,
+        16 << 20,
+        &["-t", "ext4", "-b", "1024", "-O", "^extent,^64bit"],
+    );
+    let frag: Vec<(u64, u64)> = (0..10).map(|i| (2048 * i, 1024)).collect();
+    build(
+        &img,
+        &[Shape {
+            path: "/f",
+            pieces: frag,
+            size: None,
+        }],
+    );
+    tune2fs_extent(&img);
+    let p = img.to_str().unwrap();
+    for (args, msg) in [
+        (
+            vec!["--profile", "nope"],
+            "e4fuzz: invalid argument: unknown profile \"nope\"",
+        ),
+        (
+            vec!["--bug", "S99"],
+            "e4fuzz: invalid argument: unknown bug \"S99\"",
+        ),
+    ] {
+        let out = e4fuzz(&[&["migrate", p, "/f"], &args[..]].concat());
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), msg);
+    }
+    assert!(!snap(&img, "/f").extents);
+    let out = e4fuzz(&["migrate", p, "/f", "--profile", "mainline", "--bug", "s7"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (st, text) = e2fsck(&img);
+    assert_eq!(st, 4, "{text}");
+    assert!(
+        text.contains("extent block passes checks, but checksum does not match extent"),
+        "{text}"
+    );
+}
