@@ -285,7 +285,7 @@ fn s2_reads_alone_make_migrate_fail() {
 /// copy) carries the old on-disk migrate bit.
 fn flag_reached_disk(fs: &Fs, ino: Ino) -> bool {
     let (blk, off) = fs.inode_location(ino).unwrap();
-    let isz = usize::from(fs.sb.s_inode_size);
+    let isz = fs.sb.inode_size() as usize;
     let seed = fs.sb.csum_seed();
     fs.dev.log().iter().any(|e| match &e.op {
         LogOp::Write {
@@ -485,7 +485,7 @@ fn s7_tree_blocks_carry_the_temporary_inodes_checksum() {
 
 /// The inode numbers whose on-disk record fails its checksum.
 fn bad_inode_csums(fs: &mut Fs) -> Vec<u32> {
-    let isz = usize::from(fs.sb.s_inode_size);
+    let isz = fs.sb.inode_size() as usize;
     let seed = fs.sb.csum_seed();
     (1..=32)
         .filter(|&i| {

@@ -2,6 +2,7 @@
 //! e2fsprogs skip with a message when it is missing.
 
 mod cli;
+mod corpus;
 mod extents;
 mod indirect;
 mod journal;
