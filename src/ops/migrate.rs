@@ -13,7 +13,9 @@
 //! 4. The migrate marker `EXT4_STATE_EXT_MIGRATE` is set under `i_data_sem` (read). Any
 //!    allocation into the original from now on clears it (`map_blocks`, on `EXT4_MAP_NEW`).
 //!    S1: no marker at all; T2: set after the first extent went in.
-//! 5. Handle H2: the walk ([`walk`](crate::ops::walk)) without `i_data_sem`.
+//! 5. Handle H2: the walk ([`walk`](crate::ops::walk)) without `i_data_sem`. Each
+//!    `finish_range()` and each indirect block freed is a restart point: a commit another
+//!    thread waits for lands there, so the migration spans several transactions.
 //! 6. The swap, under the original's `i_data_sem` (write): marker gone → `-EAGAIN`; else the
 //!    extent root replaces `i_data`, `EXTENTS_FL` is set, the tree blocks move to the
 //!    original's `i_blocks`; then the indirect blocks are freed.
@@ -270,9 +272,8 @@ fn install_tree(fs: &mut Fs, ino: Ino, tmp: Ino) -> Result<()> {
     fs.set_inode_blocks(ino, sectors)
 }
 
-/// The cleanup of ext4_ext_migrate() up to the journal stop: `journal_ensure_credits(1)`,
-/// then the temporary inode emptied (size 0, `i_blocks` 0, its own seed back — S8 skips that
-/// — an empty root, marked dirty).
+/// The temporary inode's reset in the cleanup of ext4_ext_migrate(): size 0, `i_blocks` 0,
+/// its own seed back (S8 skips that), an empty root (ext4_ext_tree_init()), marked dirty.
 fn cleanup_tmp(fs: &mut Fs, h: &mut Handle, tmp: Ino, seed: u32, bugs: BugSet) -> Result<()> {
     fs.inode_mut(tmp).raw.i_size = 0;
     fs.set_inode_blocks(tmp, 0)?;
@@ -328,6 +329,21 @@ mod tests {
         let (fs, ino) = ind_fs(&[(0, 3)], false);
         let (_, r) = migrate_fixed(fs, ino);
         assert!(matches!(&r, Err(Error::Invalid(m)) if m == "filesystem lacks the extent feature"));
+    }
+
+    #[test]
+    fn fast_symlink_is_left_alone() {
+        let (mut fs, ino) = ind_fs(&[], true);
+        let info = fs.inode_mut(ino);
+        info.raw.i_mode = S_IFLNK | 0o777;
+        info.raw.i_size = 6;
+        info.raw.i_block[0] = u32::from_le_bytes(*b"targ");
+        let (free, raw) = (fs.sb.s_free_inodes_count, fs.inode(ino).raw.i_block);
+        let (fs, r) = migrate_fixed(fs, ino);
+        assert_eq!(r, Ok(0));
+        assert!(!fs.inode(ino).is_extents());
+        assert_eq!(fs.inode(ino).raw.i_block, raw);
+        assert_eq!(fs.sb.s_free_inodes_count, free, "no temporary inode");
     }
 
     #[test]
