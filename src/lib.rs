@@ -14,6 +14,7 @@
 //! | [`dev`] | the simulated disk: sparse copy-on-write blocks, volatile cache, write log |
 //! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
 //! | [`jbd2`] | the journal: recovery (model of fs/jbd2/recovery.c), the revoke table |
+//! | [`ops`] | ops as the scheduler runs them: migrate both ways and the paths that race it |
 //! | [`oracle`] | our fsck and the external e2fsck checks |
 //! | [`sched`] | threads of a scenario, locks, yield points, deadlock and lock-order detection |
 //!
@@ -30,6 +31,7 @@ pub mod error;
 pub mod format;
 pub mod fs;
 pub mod jbd2;
+pub mod ops;
 pub mod oracle;
 pub mod profile;
 pub mod scenario;

@@ -94,7 +94,11 @@ impl Fs {
         res.and(stop)
     }
 
-    fn write_begin_end(
+    /// One block of ext4_write_begin() + copy + ext4_write_end() under an open handle: map
+    /// (allocating a hole), store `src` at byte `at` of the cached block, extend `i_size` when
+    /// `extend`, mark the inode dirty. The scheduler-level paths (`ops::paths`) call it with
+    /// their locks held.
+    pub(crate) fn write_begin_end(
         &mut self,
         h: &mut Handle,
         ino: Ino,

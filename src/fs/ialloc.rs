@@ -38,11 +38,24 @@ impl Fs {
     /// Model of __ext4_new_inode(): allocate an inode near `dir`, initialise it in core
     /// (mode, generation, extent root on an extent filesystem) and write it out.
     pub fn new_inode(&mut self, h: &mut Handle, dir: Ino, mode: u16) -> Result<Ino> {
+        self.new_inode_goal(h, dir, mode, None)
+    }
+
+    /// [`Fs::new_inode`] with the kernel's `goal` argument: when given, the search starts in
+    /// the goal inode's group (as `ext4_ext_migrate()` asks for its temporary inode) instead
+    /// of the directory's; flags are still inherited from `dir`.
+    pub fn new_inode_goal(
+        &mut self,
+        h: &mut Handle,
+        dir: Ino,
+        mode: u16,
+        goal: Option<Ino>,
+    ) -> Result<Ino> {
         if self.sb.s_free_inodes_count == 0 {
             return Err(Error::NoSpace);
         }
         let ngroups = self.sb.groups_count();
-        let g0 = self.inode_group(dir).0;
+        let g0 = self.inode_group(goal.unwrap_or(dir)).0;
         for i in 0..ngroups {
             let g = Group((g0 + i) % ngroups);
             if self.gds[g.0 as usize].bg_free_inodes_count == 0 {

@@ -7,6 +7,7 @@ mod extents;
 mod fsck;
 mod indirect;
 mod journal;
+mod migrate;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;
