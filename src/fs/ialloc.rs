@@ -17,18 +17,13 @@ impl Fs {
     /// the group is still `INODE_UNINIT`).
     fn read_inode_bitmap(&mut self, g: Group) -> Result<Pblk> {
         let blk = Pblk(self.gds[g.0 as usize].bg_inode_bitmap);
-        if self.inode_uninit(g) && !self.bufs.map.contains_key(&blk.0) {
-            let bs = self.block_size() as usize;
-            let mut data = vec![0u8; bs];
-            bitmap::mark_bitmap_end(self.sb.s_inodes_per_group, (bs * 8) as u32, &mut data);
-            self.bufs.map.insert(
-                blk.0,
-                crate::fs::ext4_jbd2::Buffer {
-                    data,
-                    zone: Zone::Bitmap,
-                    dirty: false,
-                },
-            );
+        if self.inode_uninit(g) {
+            self.cache_built_block(blk, Zone::Bitmap, |fs| {
+                let bs = fs.block_size() as usize;
+                let mut data = vec![0u8; bs];
+                bitmap::mark_bitmap_end(fs.sb.s_inodes_per_group, (bs * 8) as u32, &mut data);
+                data
+            });
         } else {
             self.bread(blk, Zone::Bitmap)?;
         }
