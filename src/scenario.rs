@@ -189,3 +189,34 @@ const _: () = assert!(
     matches!(Zone::ALL[8], Zone::Unknown),
     "Unknown must be the last zone"
 );
+
+impl Scenario {
+    /// Decode fuzzer bytes into a valid scenario (total: every input gives one).
+    pub fn from_fuzz_bytes(data: &[u8]) -> Scenario {
+        gen::generate(data)
+    }
+
+    /// The `.repro` text of this scenario.
+    pub fn to_repro(&self) -> String {
+        repro::encode(self)
+    }
+
+    /// Parse a `.repro` text.
+    pub fn parse_repro(text: &str) -> crate::Result<Scenario> {
+        repro::decode(text)
+    }
+
+    /// Accept either a `.repro` text or raw fuzzer bytes (a raw artifact).
+    pub fn from_any(data: &[u8]) -> crate::Result<Scenario> {
+        if data.starts_with(repro::MAGIC.as_bytes()) {
+            let text = std::str::from_utf8(data)
+                .map_err(|_| crate::Error::Invalid("a .repro file must be UTF-8".into()))?;
+            Scenario::parse_repro(text)
+        } else {
+            Ok(Scenario::from_fuzz_bytes(data))
+        }
+    }
+}
+
+pub mod gen;
+pub mod repro;
