@@ -1,6 +1,7 @@
 //! e4fuzz integration tests: one test binary (so linking happens once). Tests that need
 //! e2fsprogs skip with a message when it is missing.
 
+mod alloc;
 mod cli;
 mod corpus;
 mod extents;
