@@ -126,10 +126,19 @@ enum Command {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line on stderr, as for every other bad input.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "e4fuzz: {} (try 'e4fuzz --help')",
+                first.trim_start_matches("error: ")
+            );
+            return EXIT_ERROR;
+        }
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
             let _ = e.print();
-            return code;
+            return EXIT_OK;
         }
     };
     match run(cli.command) {

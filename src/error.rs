@@ -153,6 +153,11 @@ pub enum CorruptKind {
     JournalInode(&'static str),
     /// Other inconsistency, named.
     Other(&'static str),
+    /// A block being freed is already free in the bitmap (mapped twice, or a bad pointer).
+    FreeingFreeBlock(Pblk),
+    /// A block being freed lies outside the filesystem or in group metadata
+    /// (`ext4_inode_block_valid()` fails).
+    FreeingSystemBlock(Pblk),
     /// An indirect block was released while the map still used it: it is referenced from
     /// inside its own subtree (the kernel's "circular indirect block detected").
     IndirectBlockCircular {
@@ -164,6 +169,17 @@ pub enum CorruptKind {
     /// Journal recovery stopped: the log is inconsistent in a way `jbd2_journal_recover()`
     /// reports as an error (`-EIO`, `-EFSCORRUPTED`), with the reason.
     JournalRecovery(&'static str),
+    /// The first key of an extent tree block differs from the `ei_block` of the index that
+    /// points to it (`ext4_valid_extent_entries()`).
+    ExtentIndexKey(Ino),
+    /// An extent tree change found the tree inconsistent (the `EXT4_ERROR_INODE()` paths of
+    /// fs/ext4/extents.c that return `-EFSCORRUPTED`), with the kernel's reason.
+    ExtentTree {
+        /// The inode.
+        ino: Ino,
+        /// What was wrong.
+        why: &'static str,
+    },
 }
 
 impl Error {
@@ -293,10 +309,14 @@ impl fmt::Display for CorruptKind {
             JournalChecksum(w) => write!(f, "journal checksum does not match: {w}"),
             JournalInode(w) => write!(f, "journal inode: {w}"),
             Other(w) => write!(f, "{w}"),
+            FreeingFreeBlock(b) => write!(f, "freeing block {b}, which is already free"),
+            FreeingSystemBlock(b) => write!(f, "freeing block {b}, which is not a data block"),
             IndirectBlockCircular { ino, pblk } => {
                 write!(f, "inode {ino}: circular indirect block {pblk}")
             }
             JournalRecovery(w) => write!(f, "journal recovery failed: {w}"),
+            ExtentIndexKey(i) => write!(f, "inode {i}: extent block key differs from its index"),
+            ExtentTree { ino, why } => write!(f, "inode {ino}: extent tree: {why}"),
         }
     }
 }

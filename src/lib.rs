@@ -36,6 +36,7 @@ pub mod oracle;
 pub mod profile;
 pub mod scenario;
 pub mod sched;
+pub mod targets;
 pub mod units;
 
 pub use error::{CorruptKind, Error, Result};

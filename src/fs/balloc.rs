@@ -8,7 +8,7 @@
 //! goal rules of the callers (`ext4_find_goal()`, `ext4_ext_find_goal()`) are.
 
 use crate::dev::Zone;
-use crate::error::{Error, Result};
+use crate::error::{CorruptKind, Error, Result};
 use crate::format::bitmap;
 use crate::format::group_desc::{self, EXT4_BG_BLOCK_UNINIT, EXT4_BG_INODE_UNINIT};
 use crate::fs::{Fs, Handle};
@@ -175,6 +175,15 @@ impl Fs {
         used: bool,
     ) -> Result<()> {
         let blk = self.read_block_bitmap(g)?;
+        if !used {
+            // A corrupt image can map one block twice: freeing it the second time is the
+            // kernel's "bit already cleared" ext4_error(), an input problem, not our bug.
+            let bits = &self.bufs.map[&blk.0].data;
+            if let Some(b) = (bit..bit + n).find(|&b| !bitmap::test_bit(bits, b)) {
+                let pblk = Pblk(self.sb.group_first_block(g.0) + u64::from(b));
+                return Err(CorruptKind::FreeingFreeBlock(pblk).into());
+            }
+        }
         self.get_write_access(h, blk, Zone::Bitmap)?;
         {
             let bits = self.buf_mut(blk);
@@ -182,7 +191,7 @@ impl Fs {
                 assert_eq!(
                     bitmap::test_bit(bits, b),
                     !used,
-                    "double alloc/free of bit {b} in group {g}"
+                    "allocating block bit {b} of group {g} that is in use"
                 );
                 if used {
                     bitmap::set_bit(bits, b);
@@ -213,6 +222,7 @@ impl Fs {
     ) -> Result<()> {
         let mut b = start.0;
         let end = start.0 + u64::from(count);
+        self.check_freeable(start, end)?;
         while b < end {
             let g = Group(self.sb.group_of_block(b));
             let gstart = self.sb.group_first_block(g.0);
@@ -232,6 +242,27 @@ impl Fs {
         Ok(())
     }
 
+    /// Model of ext4_inode_block_valid() for a range being freed: inside the filesystem and
+    /// clear of the superblocks, descriptor tables, bitmaps and inode tables.
+    fn check_freeable(&self, start: Pblk, end: u64) -> Result<()> {
+        if start.0 < u64::from(self.sb.s_first_data_block)
+            || end > self.sb.s_blocks_count
+            || end <= start.0
+        {
+            return Err(CorruptKind::FreeingSystemBlock(start).into());
+        }
+        for (zs, zlen, zone) in self.dev.zone_map().ranges() {
+            let meta = matches!(
+                zone,
+                Zone::Superblock | Zone::GroupDesc | Zone::Bitmap | Zone::InodeTable
+            );
+            if meta && zs.0 < end && start.0 < zs.0 + zlen {
+                return Err(CorruptKind::FreeingSystemBlock(Pblk(start.0.max(zs.0))).into());
+            }
+        }
+        Ok(())
+    }
+
     /// The block group an inode's blocks should preferably come from: its own group
     /// (model of ext4_inode_to_goal_block() without flex_bg spreading).
     pub fn inode_goal_block(&self, ino: Ino) -> Pblk {
@@ -242,5 +273,57 @@ impl Fs {
     /// Whether group `g`'s inode table and bitmap are uninitialised (`INODE_UNINIT`).
     pub(crate) fn inode_uninit(&self, g: Group) -> bool {
         self.gds[g.0 as usize].bg_flags & EXT4_BG_INODE_UNINIT != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{CorruptKind, Error};
+    use crate::fs::mkfs::{mkfs, MkfsOpts};
+    use crate::fs::{Fs, MountOpts};
+    use crate::units::Pblk;
+
+    fn fs() -> Fs {
+        let opts = MkfsOpts {
+            size_bytes: 4 << 20,
+            ..MkfsOpts::default()
+        };
+        Fs::mount(mkfs(&opts).unwrap(), MountOpts::default()).unwrap()
+    }
+
+    #[test]
+    fn double_free_is_corruption_not_a_panic() {
+        let mut fs = fs();
+        let mut h = fs.journal_start(8).unwrap();
+        let (b, n) = fs.new_blocks(&mut h, Pblk(0), 1).unwrap();
+        assert_eq!(n, 1);
+        let free = fs.sb.s_free_blocks_count;
+        fs.free_blocks(&mut h, b, 1, false).unwrap();
+        assert_eq!(fs.sb.s_free_blocks_count, free + 1);
+        assert_eq!(
+            fs.free_blocks(&mut h, b, 1, false),
+            Err(Error::Corrupt(CorruptKind::FreeingFreeBlock(b)))
+        );
+        assert_eq!(
+            fs.sb.s_free_blocks_count,
+            free + 1,
+            "a refused free changes nothing"
+        );
+    }
+
+    #[test]
+    fn freeing_group_metadata_or_past_the_end_is_refused() {
+        let mut fs = fs();
+        let mut h = fs.journal_start(8).unwrap();
+        let itable = Pblk(fs.gds[0].bg_inode_table);
+        assert_eq!(
+            fs.free_blocks(&mut h, itable, 1, true),
+            Err(Error::Corrupt(CorruptKind::FreeingSystemBlock(itable)))
+        );
+        let end = Pblk(fs.sb.s_blocks_count);
+        assert!(matches!(
+            fs.free_blocks(&mut h, end, 1, false),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -192,14 +192,14 @@ impl Fs {
                 let mut p = pos;
                 while left > 0 {
                     let l = (p / bs) as u32 - lblk.0;
-                    // A block of the run may have a newer copy in the page cache.
-                    let blk: std::sync::Arc<[u8]> =
-                        match self.pages.map.get(&(ino, Lblk(lblk.0 + l))) {
-                            Some(page) => page.data.as_slice().into(),
-                            None => self
-                                .dev
-                                .read_block_as(m.pblk + u64::from(l), crate::dev::Zone::Data)?,
-                        };
+                    // A block of the run may have a newer (dirty) copy in the page cache.
+                    let blk = match self.pages.map.get(&(ino, Lblk((p / bs) as u32))) {
+                        Some(page) => page.data.clone(),
+                        None => self
+                            .dev
+                            .read_block_as(m.pblk + u64::from(l), crate::dev::Zone::Data)?
+                            .to_vec(),
+                    };
                     let k = (bs - p % bs).min(left);
                     out.extend_from_slice(&blk[(p % bs) as usize..(p % bs + k) as usize]);
                     p += k;

@@ -59,7 +59,7 @@ impl Fs {
     fn take_inode_in_group(&mut self, h: &mut Handle, g: Group, mode: u16) -> Result<Option<Ino>> {
         let blk = self.read_inode_bitmap(g)?;
         let ipg = self.sb.s_inodes_per_group;
-        let first_ino = self.sb.s_first_ino;
+        let first_ino = self.sb.first_ino();
         let base = g.0 * ipg;
         let from = if g.0 == 0 { first_ino - 1 } else { 0 };
         let Some(bit) = bitmap::find_next_zero_bit(&self.bufs.map[&blk.0].data, from, ipg) else {
@@ -90,7 +90,7 @@ impl Fs {
     }
 
     fn init_new_inode(&mut self, h: &mut Handle, ino: Ino, dir: Ino, mode: u16) -> Result<()> {
-        let isz = usize::from(self.sb.s_inode_size);
+        let isz = self.sb.inode_size() as usize;
         let now = self.now();
         let mut raw = Inode::new(isz);
         raw.i_mode = mode;

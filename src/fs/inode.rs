@@ -56,7 +56,7 @@ impl Fs {
         let ipg = self.sb.s_inodes_per_group;
         let g = (ino.0 - 1) / ipg;
         let index = u64::from((ino.0 - 1) % ipg);
-        let isz = u64::from(self.sb.s_inode_size);
+        let isz = u64::from(self.sb.inode_size());
         let bs = u64::from(self.block_size());
         let table = self.gds[g as usize].bg_inode_table;
         Ok((Pblk(table + index * isz / bs), (index * isz % bs) as usize))
@@ -91,7 +91,7 @@ impl Fs {
 
     fn read_inode(&mut self, ino: Ino) -> Result<InodeInfo> {
         let (blk, off) = self.inode_location(ino)?;
-        let isz = usize::from(self.sb.s_inode_size);
+        let isz = self.sb.inode_size() as usize;
         let seed = self.sb.csum_seed();
         let csum = self.sb.metadata_csum();
         let buf = self.bread(blk, Zone::InodeTable)?;
@@ -124,7 +124,7 @@ impl Fs {
     /// `raw.i_flags`; the state bits stay in memory.
     pub fn mark_inode_dirty(&mut self, h: &mut Handle, ino: Ino) -> Result<()> {
         let (blk, off) = self.inode_location(ino)?;
-        let isz = usize::from(self.sb.s_inode_size);
+        let isz = self.sb.inode_size() as usize;
         let seed = self.sb.csum_seed();
         let csum = self.sb.metadata_csum();
         self.get_write_access(h, blk, Zone::InodeTable)?;

@@ -60,8 +60,9 @@ pub struct MapResult {
     pub lblk: Lblk,
     /// First physical block (`m_pblk`); meaningless for a hole.
     pub pblk: Pblk,
-    /// Blocks in this mapping, or for a hole the number of blocks up to the next mapped block
-    /// (capped at the requested length); always ≥ 1.
+    /// Blocks in this mapping; for a hole, a number of unmapped blocks (at most the request and
+    /// at most the distance to the next mapped block — the indirect code, like the kernel's,
+    /// may report a shorter hole inside a leaf); always ≥ 1.
     pub len: u32,
     /// `EXT4_MAP_*` bits.
     pub flags: u32,

@@ -79,7 +79,7 @@ impl Fs {
         let mut chain = Vec::new();
         let mut cur = self.sb.s_last_orphan;
         while cur != 0 && !chain.contains(&Ino(cur)) && chain.len() < 1 << 16 {
-            if cur < self.sb.s_first_ino || cur > self.sb.s_inodes_count {
+            if cur < self.sb.first_ino() || cur > self.sb.s_inodes_count {
                 break;
             }
             let next = self.iget(Ino(cur))?.raw.i_dtime;

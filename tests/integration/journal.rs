@@ -153,3 +153,11 @@ fn fsynced_data_survives_a_crash() {
     let a = fs.resolve("/a").unwrap();
     assert_eq!(fs.read_file(a, 0, 70_000).unwrap(), data);
 }
+
+#[test]
+fn crash_points_extents_match_e2fsck_replay() {
+    if !have_e2fsprogs("crash_points_extents_match_e2fsck_replay") {
+        return;
+    }
+    check_crash_points("jcrash-ext", true);
+}

@@ -1,6 +1,9 @@
 //! e4fuzz integration tests: one test binary (so linking happens once). Tests that need
 //! e2fsprogs skip with a message when it is missing.
 
+mod cli;
+mod corpus;
+mod extents;
 mod indirect;
 mod journal;
 mod mkfs;

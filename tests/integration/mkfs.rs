@@ -406,7 +406,6 @@ fn cli_refuses_bad_flags_with_exit_2_and_one_line() {
 }
 
 #[test]
-#[ignore = "needs fs::map (map_blocks is still a placeholder in this branch)"]
 fn engine_writes_into_a_fresh_image() {
     if !have_e2fsprogs("engine_writes_into_a_fresh_image") {
         return;
