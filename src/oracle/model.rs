@@ -408,7 +408,9 @@ impl Model {
             return;
         };
         let bs = u64::from(self.block_size);
-        let end = off.saturating_add(len).min(size);
+        // ext4_punch_hole() never reaches the last block an indirect map can address.
+        let max_length = crate::fs::file::max_file_size(self.block_size, false) - bs;
+        let end = off.saturating_add(len).min(size).min(max_length);
         if off >= end {
             return;
         }
