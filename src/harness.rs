@@ -125,6 +125,8 @@ pub struct Verdict {
     /// A readable account: ops with results and log ranges, crash states, findings (empty
     /// unless [`ExecOpts::trace`]).
     pub trace: String,
+    /// Why the scenario could not run at all (unknown profile, bad geometry, setup failure).
+    pub rejected: Option<String>,
 }
 
 impl Verdict {

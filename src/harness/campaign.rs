@@ -13,7 +13,7 @@
 //! the campaign), and only then reported.
 
 use super::minimize::{minimize, MinimizeOpts};
-use super::{execute_with, ExecOpts, Finding};
+use super::{consistency, execute_with, ExecOpts, Finding, FsckScope};
 use crate::crc::crc32c_raw;
 use crate::error::{Error, Result};
 use crate::profile::BugSet;
@@ -193,11 +193,7 @@ fn worker(sh: &Shared<'_>, j: u64) {
         let mut input = vec![0u8; len];
         rng.fill(&mut input[..]);
         let s = scenario_of(&input, &o.profile, o.bugs);
-        let exec = ExecOpts {
-            trace: false,
-            e2fsck_sample: o.e2fsck_sample.is_some_and(|k| k > 0 && local % k == 0),
-            ..ExecOpts::default()
-        };
+        let exec = exec_opts(o.e2fsck_sample, local);
         local += 1;
         let v = execute_with(&s, &exec);
         sh.crash_states.fetch_add(v.crash_states, Ordering::Relaxed);
@@ -219,6 +215,27 @@ fn worker(sh: &Shared<'_>, j: u64) {
     }
 }
 
+/// The options of the campaign's `local`-th execution on a worker: the consistency checker on
+/// every state when it is in process, else (e2fsck) on the last state of one execution in
+/// `sample` (default [`consistency::DEFAULT_SAMPLE`]); the e2fsck cross-check on one in `sample`.
+fn exec_opts(sample: Option<u64>, local: u64) -> ExecOpts {
+    let every = sample.unwrap_or(consistency::DEFAULT_SAMPLE);
+    let sampled = every > 0 && local % every == 0;
+    let fsck = if consistency::IN_PROCESS {
+        FsckScope::Every
+    } else if sampled {
+        FsckScope::Last
+    } else {
+        FsckScope::Off
+    };
+    ExecOpts {
+        trace: false,
+        fsck,
+        e2fsck_sample: consistency::IN_PROCESS && sample.is_some() && sampled,
+        ..ExecOpts::default()
+    }
+}
+
 /// Minimize, write the `.repro`, then report.
 fn report(sh: &Shared<'_>, s: &Scenario, f: &Finding) -> Result<()> {
     let opts = MinimizeOpts {
@@ -232,6 +249,10 @@ fn report(sh: &Shared<'_>, s: &Scenario, f: &Finding) -> Result<()> {
         }
         None => (s.clone(), f.clone()),
     };
+    // The minimized finding may be one reported already under another cause.
+    if finding.key() != f.key() && !lock(&sh.keys).insert(finding.key()) {
+        return Ok(());
+    }
     let name = format!(
         "{}-{:08x}.repro",
         f.oracle,

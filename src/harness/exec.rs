@@ -19,6 +19,7 @@ use super::states::{self, StateCtx};
 use super::{pattern, template, ExecOpts, Finding, FsckScope, Verdict};
 use crate::dev::{CrashFates, Disk, LogOp, SplitMix64, DETAIL_INJECTED};
 use crate::error::{Error, IoOp};
+use crate::format::jbd2::JournalSuperblock;
 use crate::fs::map::MapFlags;
 use crate::fs::{Fs, MountOpts};
 use crate::oracle::flags::{self, InodeTables};
@@ -119,42 +120,73 @@ pub fn execute_with(s: &Scenario, opts: &ExecOpts) -> Verdict {
     execute_images(s, opts).0
 }
 
+/// A workload that ran: the device after its last op (not unmounted: the crash comes next)
+/// and what the oracles need to judge it.
+pub struct Workload {
+    /// The template the workload started from.
+    pub before: Disk,
+    /// The device after the workload, its log holding every write of the workload.
+    pub dev: Disk,
+    /// The reference model after the workload.
+    pub model: Model,
+    /// The ops as they ran.
+    pub records: Vec<OpRecord>,
+    /// The engine's seeded bugs.
+    pub bugs: BugSet,
+    /// Where the inode tables are (for the flag scan).
+    pub tables: InodeTables,
+    /// The journal superblock (for the flag scan).
+    pub jsb: Option<JournalSuperblock>,
+    /// Whether the device crashed (or was planned to) at a write.
+    pub crash_mode: bool,
+}
+
 /// Run `s` with `opts`; with [`ExecOpts::keep_images`], also return the images of the first
 /// crash state with a finding (else the last one).
 pub fn execute_images(s: &Scenario, opts: &ExecOpts) -> (Verdict, Option<Images>) {
     let mut v = Verdict::default();
     let mut trace = String::new();
-    let Some(bugs) = engine_bugs(s) else {
-        let _ = writeln!(trace, "scenario rejected: unknown profile {:?}", s.profile);
-        v.trace = trace;
-        return (v, None);
-    };
-    if let Some(p) = gen::geometry_problem(&s.geometry) {
-        let _ = writeln!(trace, "scenario rejected: geometry: {p}");
-        v.trace = trace;
-        return (v, None);
-    }
-    let before = match template::template(&s.geometry, &s.setup) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = writeln!(trace, "scenario rejected: setup failed: {e}");
-            v.trace = trace;
-            return (v, None);
+    let Some(w) = run_workload(s, &mut v) else {
+        if v.rejected.is_none() {
+            finish_trace(&mut v, opts, trace);
         }
+        return (v, None);
     };
-    let images = run(s, opts, bugs, &before, &mut v, &mut trace);
+    if opts.trace {
+        trace_ops(s, &w.records, &mut trace);
+    }
+    v.device_writes = w
+        .dev
+        .log()
+        .iter()
+        .filter(|e| matches!(e.op, LogOp::Write { .. }))
+        .count() as u64;
+    for p in flags::check_log(w.dev.log(), &w.tables, w.jsb.as_ref()) {
+        v.push(finding(p.oracle, None, None, p.cause));
+    }
+    let ctx = StateCtx {
+        model: &w.model,
+        records: &w.records,
+        bugs: w.bugs,
+        opts,
+    };
+    let images = crash_states(s, &w.dev, w.crash_mode, &ctx, &mut v, &mut trace);
+    finish_trace(&mut v, opts, trace);
+    let images = images.map(|(crash, recovered)| Images {
+        before: w.before,
+        crash,
+        recovered,
+    });
+    (v, images)
+}
+
+fn finish_trace(v: &mut Verdict, opts: &ExecOpts, mut trace: String) {
     if opts.trace {
         for f in &v.findings {
             let _ = writeln!(trace, "FINDING {f}");
         }
         v.trace = trace;
     }
-    let images = images.map(|(crash, recovered)| Images {
-        before,
-        crash,
-        recovered,
-    });
-    (v, images)
 }
 
 /// The engine's bugs: the profile's plus the scenario's (`None`: unknown profile).
@@ -162,20 +194,26 @@ pub fn engine_bugs(s: &Scenario) -> Option<BugSet> {
     Profile::by_name(&s.profile).map(|p| p.with_bugs(s.bugs).bugs)
 }
 
-/// The workload, then the crash states. Returns the exported images if asked for.
-fn run(
-    s: &Scenario,
-    opts: &ExecOpts,
-    bugs: BugSet,
-    before: &Disk,
-    v: &mut Verdict,
-    trace: &mut String,
-) -> Option<(Disk, Disk)> {
-    let mounted = guarded(|| Fs::mount(before.clone(), MountOpts::default()));
-    let mut fs = match mounted {
-        Ok(Ok(fs)) => fs,
+/// Build the template, mount it, install the fault plan and run the threads. `None` if the
+/// scenario cannot run ([`Verdict::rejected`] says why) or the run ended in a panic or deadlock
+/// (a finding in `v`). Findings of the live run (reads against the model) go to `v`.
+pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
+    let reject = |v: &mut Verdict, why: String| {
+        v.trace = format!("scenario rejected: {why}\n");
+        v.rejected = Some(why);
+    };
+    let Some(bugs) = engine_bugs(s) else {
+        reject(v, format!("unknown profile {:?}", s.profile));
+        return None;
+    };
+    if let Some(p) = gen::geometry_problem(&s.geometry) {
+        reject(v, format!("geometry: {p}"));
+        return None;
+    }
+    let before = match guarded(|| template::template(&s.geometry, &s.setup)) {
+        Ok(Ok(d)) => d,
         Ok(Err(e)) => {
-            let _ = writeln!(trace, "scenario rejected: mounting the template: {e}");
+            reject(v, format!("setup failed: {e}"));
             return None;
         }
         Err(p) => {
@@ -183,8 +221,20 @@ fn run(
                 "panic",
                 None,
                 None,
-                format!("mounting the template: {p}"),
+                format!("making the setup files: {p}"),
             ));
+            return None;
+        }
+    };
+    let mut fs = match guarded(|| Fs::mount(before.clone(), MountOpts::default())) {
+        Ok(Ok(fs)) => fs,
+        Ok(Err(e)) => {
+            reject(v, format!("mounting the template: {e}"));
+            return None;
+        }
+        Err(p) => {
+            let cause = format!("mounting the template: {p}");
+            v.push(finding("panic", None, None, cause));
             return None;
         }
     };
@@ -206,28 +256,19 @@ fn run(
         live: Vec::new(),
     };
     let world = workload(s, world, v)?;
-    if opts.trace {
-        trace_ops(s, &world.records, trace);
-    }
     for f in world.live {
         v.push(f);
     }
-    let dev = world.fs.dev;
-    v.device_writes = dev
-        .log()
-        .iter()
-        .filter(|e| matches!(e.op, LogOp::Write { .. }))
-        .count() as u64;
-    for p in flags::check_log(dev.log(), &tables, jsb.as_ref()) {
-        v.push(finding(p.oracle, None, None, p.cause));
-    }
-    let ctx = StateCtx {
-        model: &world.model,
-        records: &world.records,
+    Some(Workload {
+        before,
+        dev: world.fs.dev,
+        model: world.model,
+        records: world.records,
         bugs,
-        opts,
-    };
-    crash_states(s, &dev, crash_mode, &ctx, v, trace)
+        tables,
+        jsb,
+        crash_mode,
+    })
 }
 
 /// Run the threads. `None` after a panic or a scheduler finding that leaves no state to check.
@@ -346,7 +387,7 @@ impl World {
                 let ws = (pos - pos % 8).max(off);
                 let (s, inblk) = ((ws - off) as usize, ws % bs);
                 let e = (s + 16).min(g.len());
-                let oracle = if pattern::has_poison(&g[s..e], inblk as usize) {
+                let oracle = if pattern::foreign(&g[s..e], inblk as usize, file, ws) {
                     "stale-data"
                 } else {
                     "data-loss"

@@ -82,6 +82,32 @@ pub fn has_poison(bytes: &[u8], at: usize) -> bool {
         .is_some_and(|b| b.chunks(POISON_RECORD).any(|r| r.starts_with(POISON_MAGIC)))
 }
 
+/// Whether `bytes` — a slice of a block at offset `at` within it, holding file bytes from file
+/// offset `file_off` of `fN` — hold something `fN` can never have written there: poison, or a
+/// data word of another file or of another offset.
+///
+/// Bytes with no data word at all that are neither zeroes nor poison (another structure's
+/// bytes, such as a freed metadata block's) are foreign too.
+pub fn foreign(bytes: &[u8], at: usize, file: u8, file_off: u64) -> bool {
+    if has_poison(bytes, at) {
+        return true;
+    }
+    let skip = (WORD - at % WORD) % WORD;
+    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
+    let mut seen = false;
+    for (i, w) in words.enumerate() {
+        let index = read_u32le(w, 3);
+        if w[0] == DATA_MAGIC && w == word(w[1], w[2], index) {
+            let here = (file_off + (skip + i * WORD) as u64) / WORD as u64;
+            if w[1] != file || index != here as u32 {
+                return true;
+            }
+            seen = true;
+        }
+    }
+    !seen && bytes.len() >= 2 * WORD && bytes.iter().any(|&b| b != 0)
+}
+
 /// One short phrase naming what `bytes` (a slice of a block at offset `at` within it, `at`
 /// a multiple of 8) look like: zeroes, poison of block N, data of fN tag T at byte O, or
 /// unrecognised bytes. For one-line causes.
@@ -90,10 +116,11 @@ pub fn describe(bytes: &[u8], at: usize) -> String {
         return "zeroes".into();
     }
     let skip = (POISON_RECORD - at % POISON_RECORD) % POISON_RECORD;
-    if let Some(rec) = bytes.get(skip..skip + POISON_RECORD) {
-        if rec.starts_with(POISON_MAGIC) {
-            return format!("poison of block {}", read_u64le(rec, 8));
-        }
+    if let Some(rec) = bytes.get(skip..).filter(|r| r.starts_with(POISON_MAGIC)) {
+        return match rec.get(8..16) {
+            Some(n) => format!("poison of block {}", read_u64le(n, 0)),
+            None => "poison".into(),
+        };
     }
     let skip = (WORD - at % WORD) % WORD;
     let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
@@ -140,6 +167,20 @@ mod tests {
         assert!(!has_poison(&p[3..16], 3));
         assert!(!has_poison(&data(1, 2, 0, 1024), 0));
         assert!(!has_poison(&[0u8; 512], 0));
+    }
+
+    #[test]
+    fn foreign_bytes_are_poison_other_files_or_other_offsets() {
+        let d = data(2, 7, 1024, 512);
+        assert!(!foreign(&d, 0, 2, 1024));
+        assert!(foreign(&d, 0, 3, 1024));
+        assert!(foreign(&d, 0, 2, 2048));
+        assert!(foreign(&poison_block(9, 1024)[..512], 0, 2, 0));
+        assert!(!foreign(&[0u8; 512], 0, 2, 0));
+        assert!(foreign(&[0x11u8; 512], 0, 2, 0));
+        assert_eq!(describe(&poison_block(9, 1024)[..9], 0), "poison");
+        // Mid-word slices compare from the next word boundary.
+        assert!(!foreign(&data(2, 7, 1027, 20), 3, 2, 1027));
     }
 
     #[test]

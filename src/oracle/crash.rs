@@ -171,7 +171,7 @@ fn judge(fs: &Fs, e: Expect<'_>, file: u8, found: Option<&Found>, k: usize) -> O
         );
         return Some(Problem::new("data-loss", cause));
     }
-    versions(fs, &e, &name, f, k)
+    versions(fs, &e, file, f, k)
 }
 
 /// The visible logical blocks of `f` worth looking at: the mapped ones and `extra`.
@@ -274,7 +274,8 @@ fn durable(
 }
 
 /// `data-loss`: every visible sector is a sector of an allowed version (or allowed zeroes).
-fn versions(fs: &Fs, e: &Expect<'_>, name: &str, f: &Found, k: usize) -> Option<Problem> {
+fn versions(fs: &Fs, e: &Expect<'_>, file: u8, f: &Found, k: usize) -> Option<Problem> {
+    let name = format!("f{file}");
     for lblk in visible_blocks(fs, f, e.known_blocks()) {
         let Some((data, vis)) = content(fs, e.model(), f, lblk) else {
             continue;
@@ -293,7 +294,14 @@ fn versions(fs: &Fs, e: &Expect<'_>, name: &str, f: &Found, k: usize) -> Option<
                     allowed.len(),
                     if zero_ok { " or a hole" } else { "" }
                 );
-                return Some(Problem::new("data-loss", cause));
+                // Bytes of another file (or another offset) were never written here.
+                let at = u64::from(lblk) * u64::from(fs.block_size()) + s as u64;
+                let oracle = if pattern::foreign(got, s, file, at) {
+                    "stale-data"
+                } else {
+                    "data-loss"
+                };
+                return Some(Problem::new(oracle, cause));
             }
         }
     }

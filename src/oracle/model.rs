@@ -588,8 +588,8 @@ mod tests {
         let live = m.live(1).unwrap();
         assert_eq!((live.size, live.blocks.len()), (100, 1));
         assert!(live.blocks[&0][100..].iter().all(|&b| b == 0));
-        assert_eq!(m.expect(1, 6).block(1).0, true);
-        assert_eq!(m.expect(1, 5).block(1).0, false);
+        assert!(m.expect(1, 6).block(1).0);
+        assert!(!m.expect(1, 5).block(1).0);
         m.apply(
             &Op::Write {
                 file: 1,
@@ -674,7 +674,7 @@ mod tests {
             (e.may_exist, e.may_be_absent, e.size_ok(0)),
             (true, true, true)
         );
-        assert_eq!(m.expect(3, 2).may_exist, false);
+        assert!(!m.expect(3, 2).may_exist);
         assert!(m.live(3).is_none());
     }
 }

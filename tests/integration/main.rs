@@ -4,6 +4,7 @@
 mod cli;
 mod corpus;
 mod extents;
+mod harness;
 mod indirect;
 mod journal;
 mod mkfs;
