@@ -15,7 +15,7 @@
 //! Panics of the engine are caught per phase (the workload, each crash state) with a panic hook
 //! that stays quiet while an execution runs on this thread; they become `panic` findings.
 
-use super::states::{self, StateCtx};
+use super::states::{self, Checks, StateCtx};
 use super::{pattern, template, ExecOpts, Finding, FsckScope, Verdict};
 use crate::dev::{CrashFates, Disk, LogOp, SplitMix64, DETAIL_INJECTED};
 use crate::error::{Error, IoOp};
@@ -606,13 +606,17 @@ fn crash_states(
         } else {
             dev.replay_log(k).crash_image(&fates(s, k, n))
         };
-        let fsck = match ctx.opts.fsck {
-            FsckScope::Every => true,
-            FsckScope::Last => idx + 1 == points.len(),
-            FsckScope::Off => false,
+        let last = idx + 1 == points.len();
+        let checks = Checks {
+            fsck: match ctx.opts.fsck {
+                FsckScope::Every => true,
+                FsckScope::Last => last,
+                FsckScope::Off => false,
+            },
+            e2fsck: last && ctx.opts.e2fsck_sample,
         };
         let before = v.findings.len();
-        let out = states::check_state(&crash, k, fsck, ctx, v);
+        let out = states::check_state(&crash, k, checks, ctx, v);
         v.crash_states += 1;
         if ctx.opts.trace {
             let _ = writeln!(trace, "crash at log {k}/{n}: {}", out.summary);

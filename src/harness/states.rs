@@ -49,18 +49,27 @@ struct Pending {
     confirm: bool,
 }
 
-/// Check the crash image `crash` of log index `k` (module doc); findings go to `v`. `fsck`:
-/// run the consistency checker on this state.
+/// Which of the slow checks run on a state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// The consistency checker.
+    pub fsck: bool,
+    /// The external e2fsck as a second opinion (`--e2fsck-sample`): not clean while the
+    /// checker is clean is an `e2fsck` finding.
+    pub e2fsck: bool,
+}
+
+/// Check the crash image `crash` of log index `k` (module doc); findings go to `v`.
 pub fn check_state(
     crash: &Disk,
     k: usize,
-    fsck: bool,
+    checks: Checks,
     ctx: &StateCtx<'_>,
     v: &mut Verdict,
 ) -> StateOutcome {
     let mut out = StateOutcome::default();
     let mut found = Vec::new();
-    let r = guarded(|| pipeline(crash, k, fsck, ctx, &mut found, &mut out));
+    let r = guarded(|| pipeline(crash, k, checks, ctx, &mut found, &mut out));
     if let Err(msg) = r {
         found.push(Pending {
             problem: Problem {
@@ -103,7 +112,7 @@ fn last_op_before(records: &[OpRecord], k: usize) -> Option<(usize, usize)> {
 fn pipeline(
     crash: &Disk,
     k: usize,
-    fsck: bool,
+    checks: Checks,
     ctx: &StateCtx<'_>,
     found: &mut Vec<Pending>,
     out: &mut StateOutcome,
@@ -149,9 +158,17 @@ fn pipeline(
             false,
         );
     }
-    if fsck {
-        if let Check::Problems { oracle, cause } = consistency::check(&img) {
-            push(oracle, cause, false);
+    let ours = if checks.fsck {
+        consistency::check(&img)
+    } else {
+        Check::Unavailable("not run".into())
+    };
+    if let Check::Problems { oracle, cause } = &ours {
+        push(oracle, cause.clone(), false);
+    }
+    if checks.e2fsck && ours == Check::Clean {
+        if let Check::Problems { cause, .. } = consistency::e2fsck_check(&img) {
+            push("e2fsck", format!("our checker is clean but {cause}"), false);
         }
     }
     for p in crash::check_files(img, ctx.model, k) {

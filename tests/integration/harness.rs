@@ -8,7 +8,7 @@ use e4fuzz::dev::{CrashFates, LogOp, Zone};
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::harness::campaign::scenario_of;
 use e4fuzz::harness::exec::{run_workload, Workload};
-use e4fuzz::harness::states::{check_state, StateCtx};
+use e4fuzz::harness::states::{check_state, Checks, StateCtx};
 use e4fuzz::harness::{execute_with, pattern, ExecOpts, FsckScope, Verdict};
 use e4fuzz::oracle::crash::check_files;
 use e4fuzz::oracle::flags::check_log;
@@ -112,7 +112,10 @@ fn fixed_profile_survives_generated_scenarios() {
     // Not hollow: the runs wrote and crashed a lot.
     assert!(states > 3000, "only {states} crash states");
     assert!(writes > 10_000, "only {writes} device writes");
-    eprintln!("1000 executions, {states} crash states in {:?}", t.elapsed());
+    eprintln!(
+        "1000 executions, {states} crash states in {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -261,7 +264,7 @@ fn a_dropped_commit_block_of_an_fsync_is_durability() {
         opts: &opts,
     };
     let mut v = Verdict::default();
-    check_state(&crash, n, false, &ctx, &mut v);
+    check_state(&crash, n, Checks::default(), &ctx, &mut v);
     assert_eq!(v.findings.len(), 1, "{:?}", v.findings);
     let f = &v.findings[0];
     assert_eq!(
@@ -278,7 +281,7 @@ fn a_dropped_commit_block_of_an_fsync_is_durability() {
     check_state(
         &w.dev.crash_image(&CrashFates::AllKept),
         n,
-        false,
+        Checks::default(),
         &ctx,
         &mut v,
     );
