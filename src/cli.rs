@@ -110,6 +110,23 @@ enum Command {
         #[arg(long)]
         no_csum: bool,
     },
+    /// Convert a file's block map in place, as `chattr +e` (EXT4_IOC_MIGRATE) or `chattr -e`
+    /// do; the image is left clean.
+    Migrate {
+        /// The image file.
+        image: PathBuf,
+        /// Absolute path inside the image.
+        path: String,
+        /// The target format: `extents` (indirect → extent tree) or `indirect`.
+        #[arg(long, value_enum, default_value = "extents")]
+        to: MigrateTo,
+        /// The engine profile (see `e4fuzz profiles`).
+        #[arg(long, default_value = "fixed")]
+        profile: String,
+        /// Switch on a seeded bug (repeatable).
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+    },
     /// Replay the journal in place, as `e2fsck -E journal_only` does.
     Recover {
         /// The image file.
@@ -127,6 +144,14 @@ enum Command {
         image: PathBuf,
         /// Directory path inside the image.
         dir: Option<String>,
+    },
+    /// Check an image like `e2fsck -fn`, with stable problem codes (exit 0 clean, 4 problems).
+    Fsck {
+        /// The image file.
+        image: PathBuf,
+        /// Print one JSON object instead of one line per problem.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -248,6 +273,13 @@ fn run(cmd: Command) -> Result<i32> {
         Command::Run(a) => fuzz::run(a),
         Command::Repro(a) => fuzz::repro(a),
         Command::Minimize(a) => fuzz::minimize_cmd(a),
+        Command::Migrate {
+            image,
+            path,
+            to,
+            profile,
+            bugs,
+        } => migrate_image(&image, &path, to, &profile, &bugs),
         Command::Ls { image, dir } => {
             let mut fs = Fs::open(&image, MountOpts { read_only: true })?;
             let ino = fs.resolve(dir.as_deref().unwrap_or("/"))?;
@@ -267,6 +299,7 @@ fn run(cmd: Command) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
+        Command::Fsck { image, json } => fsck(&image, json),
     }
 }
 
@@ -333,6 +366,87 @@ fn write_back(dev: &crate::dev::Disk, image: &Path) -> Result<()> {
         file.write_all(&data).map_err(host)?;
     }
     file.sync_all().map_err(host)
+}
+
+/// `e4fuzz fsck IMAGE [--json]`: one line per problem and a summary (or one JSON object);
+/// exit 0 when clean (information problems allowed), 4 when problems were found.
+fn fsck(image: &Path, json: bool) -> Result<i32> {
+    let mut dev = Fs::load_image(image)?;
+    let report = crate::oracle::fsck::check(&mut dev)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", report.to_json()).map_err(Error::host)?;
+    } else {
+        for p in &report.problems {
+            writeln!(out, "{p}").map_err(Error::host)?;
+        }
+        writeln!(out, "{}: {}", image.display(), report.summary()).map_err(Error::host)?;
+    }
+    Ok(if report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_FSCK
+    })
+}
+
+/// The target format of `e4fuzz migrate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateTo {
+    /// Indirect map → extent tree (`chattr +e`, EXT4_IOC_MIGRATE).
+    Extents,
+    /// Single-extent file → indirect map (`chattr -e`).
+    Indirect,
+}
+
+/// The profile named `profile` with the `--bug` switches added.
+fn engine_profile(profile: &str, bugs: &[String]) -> Result<crate::profile::Profile> {
+    use crate::profile::{Bug, BugSet, Profile};
+    let p = Profile::by_name(profile)
+        .ok_or_else(|| Error::Invalid(format!("unknown profile {profile:?}")))?;
+    let mut set = BugSet::NONE;
+    for b in bugs {
+        set = set.with(Bug::parse(b).ok_or_else(|| Error::Invalid(format!("unknown bug {b:?}")))?);
+    }
+    Ok(p.with_bugs(set))
+}
+
+/// `e4fuzz migrate`: mount, run the async migrate op alone on a one-thread scheduler, unmount
+/// cleanly and save the image. Every failure exits 2 with the kernel's reason.
+fn migrate_image(
+    image: &Path,
+    path: &str,
+    to: MigrateTo,
+    profile: &str,
+    bugs: &[String],
+) -> Result<i32> {
+    use crate::ops::{ind_migrate::ioctl_ind_migrate, migrate::ioctl_migrate, run_single};
+    let prof = engine_profile(profile, bugs)?;
+    let mut fs = Fs::open(image, MountOpts::default())?;
+    fs.bugs = prof.bugs;
+    let ino = fs.resolve(path)?;
+    let retries = prof.eagain_retries;
+    let (fs, r) = run_single(fs, "migrate", |cx| async move {
+        match to {
+            MigrateTo::Extents => ioctl_migrate(&cx, ino, retries).await,
+            MigrateTo::Indirect => ioctl_ind_migrate(&cx, ino).await,
+        }
+    });
+    let now = match fs.inode(ino).is_extents() {
+        true => "extent-mapped",
+        false => "indirect-mapped",
+    };
+    let dev = fs.unmount()?;
+    dev.save(image)?;
+    match r {
+        Ok(ret) => {
+            println!("{path}: inode {ino}: returned {ret}, now {now}");
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("e4fuzz: migrate {path}: {e}");
+            Ok(EXIT_ERROR)
+        }
+    }
 }
 
 /// Mount `image`, run `f`, unmount cleanly and save the image in place.

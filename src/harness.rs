@@ -39,6 +39,7 @@ pub mod minimize;
 pub mod pattern;
 pub mod states;
 pub mod template;
+pub mod workload;
 
 pub use campaign::{run_campaign, CampaignOpts, CampaignReport, Progress};
 pub use exec::{execute, execute_with};

@@ -15,6 +15,7 @@
 //! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
 //! | [`harness`] | one scenario to a verdict, minimizer, campaign loop |
 //! | [`jbd2`] | the journal: recovery (model of fs/jbd2/recovery.c), the revoke table |
+//! | [`ops`] | ops as the scheduler runs them: migrate both ways and the paths that race it |
 //! | [`oracle`] | our fsck and the external e2fsck checks |
 //! | [`sched`] | threads of a scenario, locks, yield points, deadlock and lock-order detection |
 //!
@@ -32,6 +33,7 @@ pub mod format;
 pub mod fs;
 pub mod harness;
 pub mod jbd2;
+pub mod ops;
 pub mod oracle;
 pub mod profile;
 pub mod scenario;

@@ -407,8 +407,18 @@ fn csum_hi_fits(raw: &[u8], inode_size: usize) -> bool {
 /// # Panics
 /// If `raw` is shorter than `inode_size` or `inode_size` < 128.
 pub fn inode_csum(fs_seed: u32, ino: Ino, raw: &[u8], inode_size: usize) -> u32 {
+    let seed = inode_csum_seed(fs_seed, ino, read_u32le(raw, I_GENERATION));
+    inode_csum_seeded(seed, raw, inode_size)
+}
+
+/// Model of `ext4_inode_csum()` as the kernel computes it, from the in-core seed
+/// `ei->i_csum_seed` (normally [`inode_csum_seed`] of the record's inode and generation; a
+/// migration lends the original inode's seed to its temporary inode).
+///
+/// # Panics
+/// If `raw` is shorter than `inode_size` or `inode_size` < 128.
+pub fn inode_csum_seeded(seed: u32, raw: &[u8], inode_size: usize) -> u32 {
     let r = &raw[..inode_size];
-    let seed = inode_csum_seed(fs_seed, ino, read_u32le(r, I_GENERATION));
     let mut c = crc32c_raw(seed, &r[..I_CHECKSUM_LO]);
     c = crc32c_raw(c, &[0, 0]);
     c = crc32c_raw(c, &r[I_CHECKSUM_LO + 2..EXT4_GOOD_OLD_INODE_SIZE]);
@@ -430,7 +440,17 @@ pub fn inode_csum(fs_seed: u32, ino: Ino, raw: &[u8], inode_size: usize) -> u32 
 /// # Panics
 /// If `raw` is shorter than `inode_size` or `inode_size` < 128.
 pub fn inode_csum_set(fs_seed: u32, ino: Ino, raw: &mut [u8], inode_size: usize) {
-    let csum = inode_csum(fs_seed, ino, raw, inode_size);
+    let seed = inode_csum_seed(fs_seed, ino, read_u32le(raw, I_GENERATION));
+    inode_csum_set_seeded(seed, raw, inode_size);
+}
+
+/// Model of `ext4_inode_csum_set()` with the in-core seed `ei->i_csum_seed`
+/// (see [`inode_csum_seeded`]).
+///
+/// # Panics
+/// If `raw` is shorter than `inode_size` or `inode_size` < 128.
+pub fn inode_csum_set_seeded(seed: u32, raw: &mut [u8], inode_size: usize) {
+    let csum = inode_csum_seeded(seed, raw, inode_size);
     write_u16le(raw, I_CHECKSUM_LO, csum as u16);
     if csum_hi_fits(raw, inode_size) {
         write_u16le(raw, I_CHECKSUM_HI, (csum >> 16) as u16);

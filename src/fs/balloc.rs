@@ -35,18 +35,8 @@ impl Fs {
     /// group is still `BLOCK_UNINIT` (ext4_init_block_bitmap()).
     pub(crate) fn read_block_bitmap(&mut self, g: Group) -> Result<Pblk> {
         let blk = Pblk(self.gds[g.0 as usize].bg_block_bitmap);
-        if self.gds[g.0 as usize].bg_flags & EXT4_BG_BLOCK_UNINIT != 0
-            && !self.bufs.map.contains_key(&blk.0)
-        {
-            let data = self.init_block_bitmap(g);
-            self.bufs.map.insert(
-                blk.0,
-                crate::fs::ext4_jbd2::Buffer {
-                    data,
-                    zone: Zone::Bitmap,
-                    dirty: false,
-                },
-            );
+        if self.gds[g.0 as usize].bg_flags & EXT4_BG_BLOCK_UNINIT != 0 {
+            self.cache_built_block(blk, Zone::Bitmap, |fs| fs.init_block_bitmap(g));
         } else {
             self.bread(blk, Zone::Bitmap)?;
         }

@@ -180,6 +180,27 @@ impl Fs {
         e
     }
 
+    /// Cache a block whose contents are built in memory rather than read (an uninitialised
+    /// group's bitmap: ext4_init_block_bitmap() / the zeroed inode bitmap), unless cached.
+    pub(crate) fn cache_built_block(
+        &mut self,
+        blk: Pblk,
+        zone: Zone,
+        build: impl FnOnce(&Fs) -> Vec<u8>,
+    ) {
+        if !self.bufs.map.contains_key(&blk.0) {
+            let data = build(self);
+            self.bufs.map.insert(
+                blk.0,
+                Buffer {
+                    data,
+                    zone,
+                    dirty: false,
+                },
+            );
+        }
+    }
+
     /// Model of sb_bread(): read a metadata block through the buffer cache.
     pub fn bread(&mut self, blk: Pblk, zone: Zone) -> Result<&[u8]> {
         self.cache_block(blk, zone)?;

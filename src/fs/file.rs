@@ -94,7 +94,11 @@ impl Fs {
         res.and(stop)
     }
 
-    fn write_begin_end(
+    /// One block of ext4_write_begin() + copy + ext4_write_end() under an open handle: map
+    /// (allocating a hole), store `src` at byte `at` of the cached block, extend `i_size` when
+    /// `extend`, mark the inode dirty. The scheduler-level paths (`ops::paths`) call it with
+    /// their locks held.
+    pub(crate) fn write_begin_end(
         &mut self,
         h: &mut Handle,
         ino: Ino,
@@ -392,9 +396,9 @@ impl Fs {
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
             self.pages.truncate(ino, Lblk(0), Lblk(u32::MAX));
-            let kind = self.inode(ino).raw.i_mode & fi::S_IFMT;
-            let fast_symlink = kind == fi::S_IFLNK && self.inode_blocks(ino) == 0;
-            if !fast_symlink {
+            // ext4_evict_inode() truncates only an inode that owns blocks (a fast symlink's
+            // i_block holds its target, not a map).
+            if self.inode_blocks(ino) != 0 {
                 self.truncate_blocks(&mut h, ino, Lblk(0))?;
             }
             self.orphan_del(&mut h, ino)?;

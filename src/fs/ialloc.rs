@@ -17,18 +17,13 @@ impl Fs {
     /// the group is still `INODE_UNINIT`).
     fn read_inode_bitmap(&mut self, g: Group) -> Result<Pblk> {
         let blk = Pblk(self.gds[g.0 as usize].bg_inode_bitmap);
-        if self.inode_uninit(g) && !self.bufs.map.contains_key(&blk.0) {
-            let bs = self.block_size() as usize;
-            let mut data = vec![0u8; bs];
-            bitmap::mark_bitmap_end(self.sb.s_inodes_per_group, (bs * 8) as u32, &mut data);
-            self.bufs.map.insert(
-                blk.0,
-                crate::fs::ext4_jbd2::Buffer {
-                    data,
-                    zone: Zone::Bitmap,
-                    dirty: false,
-                },
-            );
+        if self.inode_uninit(g) {
+            self.cache_built_block(blk, Zone::Bitmap, |fs| {
+                let bs = fs.block_size() as usize;
+                let mut data = vec![0u8; bs];
+                bitmap::mark_bitmap_end(fs.sb.s_inodes_per_group, (bs * 8) as u32, &mut data);
+                data
+            });
         } else {
             self.bread(blk, Zone::Bitmap)?;
         }
@@ -38,11 +33,24 @@ impl Fs {
     /// Model of __ext4_new_inode(): allocate an inode near `dir`, initialise it in core
     /// (mode, generation, extent root on an extent filesystem) and write it out.
     pub fn new_inode(&mut self, h: &mut Handle, dir: Ino, mode: u16) -> Result<Ino> {
+        self.new_inode_goal(h, dir, mode, None)
+    }
+
+    /// [`Fs::new_inode`] with the kernel's `goal` argument: when given, the search starts in
+    /// the goal inode's group (as `ext4_ext_migrate()` asks for its temporary inode) instead
+    /// of the directory's; flags are still inherited from `dir`.
+    pub fn new_inode_goal(
+        &mut self,
+        h: &mut Handle,
+        dir: Ino,
+        mode: u16,
+        goal: Option<Ino>,
+    ) -> Result<Ino> {
         if self.sb.s_free_inodes_count == 0 {
             return Err(Error::NoSpace);
         }
         let ngroups = self.sb.groups_count();
-        let g0 = self.inode_group(dir).0;
+        let g0 = self.inode_group(goal.unwrap_or(dir)).0;
         for i in 0..ngroups {
             let g = Group((g0 + i) % ngroups);
             if self.gds[g.0 as usize].bg_free_inodes_count == 0 {

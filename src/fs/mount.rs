@@ -55,11 +55,14 @@ pub struct Fs {
 }
 
 impl Fs {
-    /// Read the superblock of an image file to learn its block size, then load it.
+    /// Load an image file as a disk whose blocks are the filesystem's, reading only its
+    /// superblock first (block sizes the simulated disk does not take load in 4 KiB units, and
+    /// mounting them then fails with a clear error).
     pub fn load_image(path: &Path) -> Result<Disk> {
         let head = read_head(path)?;
         let sb = Superblock::parse(&head[1024..2048])?;
-        Disk::load(path, sb.block_size())
+        let bs = sb.block_size();
+        Disk::load(path, if bs <= 32768 { bs } else { 4096 })
     }
 
     /// Open and mount an image file.

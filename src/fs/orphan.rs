@@ -79,12 +79,20 @@ impl Fs {
         let mut chain = Vec::new();
         let mut cur = self.sb.s_last_orphan;
         while cur != 0 && !chain.contains(&Ino(cur)) && chain.len() < 1 << 16 {
+            // ext4_orphan_get() failing (bad number, unreadable or bad-checksum inode): the
+            // kernel clears the list there and stops ("bad orphan inode").
             if cur < self.sb.first_ino() || cur > self.sb.s_inodes_count {
                 break;
             }
-            let next = self.iget(Ino(cur))?.raw.i_dtime;
-            chain.push(Ino(cur));
-            cur = next;
+            match self.iget(Ino(cur)) {
+                Ok(info) => {
+                    let next = info.raw.i_dtime;
+                    chain.push(Ino(cur));
+                    cur = next;
+                }
+                Err(crate::Error::Corrupt(_)) => break,
+                Err(e) => return Err(e),
+            }
         }
         self.orphans = chain.clone();
         for ino in chain {

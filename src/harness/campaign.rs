@@ -217,16 +217,15 @@ fn worker(sh: &Shared<'_>, j: u64) {
 
 /// The options of the campaign's `local`-th execution on a worker: the consistency checker on
 /// every state when it is in process, else (e2fsck) on the last state of one execution in
-/// `sample` (default [`consistency::DEFAULT_SAMPLE`]); the e2fsck cross-check on one in `sample`.
+/// `sample` (default [`consistency::DEFAULT_SAMPLE`]); with an in-process checker, the e2fsck
+/// second opinion on one execution in `sample` (none without `--e2fsck-sample`).
 fn exec_opts(sample: Option<u64>, local: u64) -> ExecOpts {
     let every = sample.unwrap_or(consistency::DEFAULT_SAMPLE);
     let sampled = every > 0 && local % every == 0;
-    let fsck = if consistency::IN_PROCESS {
-        FsckScope::Every
-    } else if sampled {
-        FsckScope::Last
-    } else {
-        FsckScope::Off
+    let fsck = match (consistency::IN_PROCESS, sampled) {
+        (true, _) => FsckScope::Every,
+        (false, true) => FsckScope::Last,
+        (false, false) => FsckScope::Off,
     };
     ExecOpts {
         trace: false,

@@ -319,6 +319,7 @@ mod tests {
         Origin {
             start_log: Some(start_log),
             seq,
+            start_done: seq - 1,
         }
     }
 

@@ -49,8 +49,10 @@ use std::sync::Arc;
 pub struct Origin {
     /// The device log index at the start of the op; `None` for the template.
     pub start_log: Option<usize>,
-    /// The op's place in the run order (0 for the template).
+    /// The op's place in the start order (0 for the template).
     pub seq: u32,
+    /// How many ops had completed when it started.
+    pub start_done: u32,
 }
 
 impl Origin {
@@ -58,6 +60,7 @@ impl Origin {
     pub const TEMPLATE: Origin = Origin {
         start_log: None,
         seq: 0,
+        start_done: 0,
     };
 
     /// Whether a crash at log index `k` may show this.
@@ -89,7 +92,8 @@ pub struct FileState {
 /// The live state of a file at the end of an fsync or sync.
 #[derive(Clone, Debug)]
 struct Durable {
-    seq: u32,
+    /// Ops completed when the fsync or sync started.
+    start_done: u32,
     end_log: usize,
     state: Option<FileState>,
 }
@@ -104,7 +108,8 @@ struct History {
     sizes: Vec<(u64, u64, Origin)>,
     exists: Vec<(bool, Origin)>,
     durable: Vec<Durable>,
-    touches: Vec<Origin>,
+    /// Ops that may have changed the file: (completion number, origin).
+    touches: Vec<(u32, Origin)>,
     taint: Option<Origin>,
 }
 
@@ -165,6 +170,7 @@ pub struct Model {
     live: Vec<Option<FileState>>,
     hist: Vec<History>,
     seq: u32,
+    done: u32,
     undefined: BTreeSet<u64>,
 }
 
@@ -178,6 +184,7 @@ impl Model {
             live: vec![None; n],
             hist: vec![History::default(); n],
             seq: 0,
+            done: 0,
             undefined: BTreeSet::new(),
         };
         for f in setup {
@@ -237,24 +244,37 @@ impl Model {
         self.hist(file).taint.is_some()
     }
 
-    /// The origin stamp of the next op, which starts at device log index `start_log`.
+    /// The origin stamp of an op that starts now, at device log index `start_log`.
     pub fn next_origin(&mut self, start_log: usize) -> Origin {
         self.seq += 1;
         Origin {
             start_log: Some(start_log),
             seq: self.seq,
+            start_done: self.done,
         }
     }
 
-    /// Apply one op that ran with `outcome`; `end_log` is the log index at its end.
+    /// Taint `file` from the op of `at` on (see the module doc): ops that changed it may have
+    /// interleaved, or failed half-way.
+    pub fn taint(&mut self, file: u8, at: Origin) {
+        let t = &mut self.hist[usize::from(file)].taint;
+        if t.is_none_or(|o| o.seq > at.seq) {
+            *t = Some(at);
+        }
+    }
+
+    /// Apply one op that completed with `outcome`; `end_log` is the log index at its end. Ops
+    /// are applied in the order they complete.
     pub fn apply(&mut self, op: &Op, at: Origin, end_log: usize, outcome: Outcome) {
+        self.done += 1;
         if let Some(file) = changed_file(op) {
             if outcome != Outcome::Rejected {
-                self.hist[usize::from(file)].touches.push(at);
+                let done = self.done;
+                self.hist[usize::from(file)].touches.push((done, at));
             }
-            if outcome == Outcome::Failed {
-                let h = &mut self.hist[usize::from(file)];
-                h.taint.get_or_insert(at);
+            // A failed migration changed no content (its oracles judge the mapping).
+            if outcome == Outcome::Failed && !matches!(op, Op::Migrate { .. }) {
+                self.taint(file, at);
                 return;
             }
         }
@@ -283,10 +303,10 @@ impl Model {
             Op::Truncate { file, size } => self.truncate(file, size, at),
             Op::Punch { file, off, len } => self.punch(file, off, len, at),
             Op::Fallocate { file, off, len } => self.fallocate(file, off, len, at),
-            Op::Fsync { file } => self.durable_point(file, at.seq, end_log),
+            Op::Fsync { file } => self.durable_point(file, at.start_done, end_log),
             Op::Sync => {
                 for file in 0..MAX_FILES {
-                    self.durable_point(file, at.seq, end_log);
+                    self.durable_point(file, at.start_done, end_log);
                 }
             }
             Op::Read { .. } | Op::Fiemap { .. } | Op::Writeback | Op::Commit => {}
@@ -439,12 +459,12 @@ impl Model {
         }
     }
 
-    fn durable_point(&mut self, file: u8, seq: u32, end_log: usize) {
+    fn durable_point(&mut self, file: u8, start_done: u32, end_log: usize) {
         let state = self.live[usize::from(file)].clone();
         let h = &mut self.hist[usize::from(file)];
         if h.taint.is_none() {
             h.durable.push(Durable {
-                seq,
+                start_done,
                 end_log,
                 state,
             });
@@ -496,12 +516,16 @@ impl Model {
     }
 
     /// The state a crash at `k` must show exactly: that of the last durability point that
-    /// ended by `k`, unless an op that may have changed the file started after it and before
-    /// `k`.
+    /// ended by `k`, unless an op that may have changed the file completed after the fsync
+    /// started (so the fsync may have missed part of it, or it changed the file since) and
+    /// started before `k`.
     fn durable_at(&self, file: u8, k: usize) -> Option<&Option<FileState>> {
         let h = self.hist(file);
         let d = h.durable.iter().rev().find(|d| d.end_log <= k)?;
-        let touched = h.touches.iter().any(|o| o.seq > d.seq && o.allowed_at(k));
+        let touched = h
+            .touches
+            .iter()
+            .any(|(done, o)| *done > d.start_done && o.allowed_at(k));
         (!touched).then_some(&d.state)
     }
 }
@@ -534,6 +558,7 @@ mod tests {
         Origin {
             start_log: Some(start_log),
             seq,
+            start_done: seq - 1,
         }
     }
 

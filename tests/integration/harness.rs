@@ -7,8 +7,8 @@ use crate::util::*;
 use e4fuzz::dev::{CrashFates, LogOp, Zone};
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::harness::campaign::scenario_of;
-use e4fuzz::harness::exec::{run_workload, Workload};
 use e4fuzz::harness::states::{check_state, Checks, StateCtx};
+use e4fuzz::harness::workload::{run_workload, Workload};
 use e4fuzz::harness::{execute_with, pattern, ExecOpts, FsckScope, Verdict};
 use e4fuzz::oracle::crash::check_files;
 use e4fuzz::oracle::flags::check_log;
@@ -262,6 +262,7 @@ fn a_dropped_commit_block_of_an_fsync_is_durability() {
         records: &w.records,
         bugs: w.bugs,
         opts: &opts,
+        leak_windows: &[],
     };
     let mut v = Verdict::default();
     check_state(&crash, n, Checks::default(), &ctx, &mut v);

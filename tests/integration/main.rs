@@ -4,9 +4,11 @@
 mod cli;
 mod corpus;
 mod extents;
+mod fsck;
 mod harness;
 mod indirect;
 mod journal;
+mod migrate;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;

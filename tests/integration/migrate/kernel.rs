@@ -1,0 +1,388 @@
+//! The kernel as referee, where loop mounts work (root, `/dev/loop-control`, a probe mount
+//! succeeds; else the tests skip with a message).
+//!
+//! Files of every shape are written by the KERNEL (`dd` at offsets, so holes at every level)
+//! on a fresh `mke2fs -O ^extent,^64bit` image; `e2fsck -fn` must be clean (an image that
+//! fails it is never mounted); `tune2fs -O extent`; the image is copied twice: copy A is
+//! mounted and every file gets `chattr +e`, copy B gets `e4fuzz migrate` per file. Then the
+//! leaf extents of `debugfs ex`, the file bytes and the free block/inode counts must be equal,
+//! and both copies pass e2fsck. The same for `chattr -e` against `--to indirect`.
+//!
+//! SAFETY: every mount goes through [`Mounted`], whose `Drop` unmounts and detaches the loop
+//! device in all cases (panics included).
+
+use super::{debugfs_ex, snap};
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A loop device attached to an image and mounted; undone on drop.
+struct Mounted {
+    dir: PathBuf,
+    loopdev: String,
+    mounted: bool,
+}
+
+impl Mounted {
+    /// `losetup --find --show IMG` then `mount LOOP DIR`. The image must pass `e2fsck -fn`.
+    fn new(img: &Path, dir: &Path) -> Option<Mounted> {
+        let (st, out) = e2fsck(img);
+        assert_eq!(st, 0, "refusing to mount an image e2fsck rejects:\n{out}");
+        Mounted::new_unchecked(img, dir)
+    }
+
+    /// [`Mounted::new`] for a byte copy of an image that already passed e2fsck (the
+    /// benchmark's loop, which must not time e2fsck).
+    fn new_unchecked(img: &Path, dir: &Path) -> Option<Mounted> {
+        std::fs::create_dir_all(dir).ok()?;
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(img)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut m = Mounted {
+            dir: dir.to_path_buf(),
+            loopdev,
+            mounted: false,
+        };
+        let st = Command::new("mount")
+            .args(["-t", "ext4"])
+            .arg(&m.loopdev)
+            .arg(dir)
+            .status()
+            .ok()?;
+        m.mounted = st.success();
+        m.mounted.then_some(m)
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p.trim_start_matches('/'))
+    }
+
+    /// Unmount now (sync first); the guard then only detaches.
+    fn umount(mut self) {
+        sh("sync", &[]);
+        let st = Command::new("umount").arg(&self.dir).status().unwrap();
+        assert!(st.success(), "umount {}", self.dir.display());
+        self.mounted = false;
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.dir).status();
+        }
+        let _ = Command::new("losetup")
+            .arg("-d")
+            .arg(&self.loopdev)
+            .status();
+    }
+}
+
+fn sh(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd).args(args).output().unwrap()
+}
+
+/// Whether loop mounts work here; prints the skip reason when not.
+fn loop_mounts_work(test: &str, dir: &Path) -> bool {
+    if !have_e2fsprogs(test) {
+        return false;
+    }
+    let root = sh("id", &["-u"]).stdout == b"0\n";
+    if !root || !Path::new("/dev/loop-control").exists() {
+        eprintln!("SKIP {test}: needs root and /dev/loop-control for loop mounts");
+        return false;
+    }
+    let img = dir.join("probe.img");
+    mke2fs(&img, 4 << 20, &["-t", "ext4", "-b", "1024"]);
+    let ok = Mounted::new(&img, &dir.join("probe"))
+        .map(Mounted::umount)
+        .is_some();
+    if !ok {
+        eprintln!("SKIP {test}: a probe loop mount failed");
+    }
+    ok
+}
+
+/// `(path, [(first block, blocks)])` written by the kernel with dd (1 KiB blocks).
+fn kernel_shapes() -> Vec<(&'static str, Vec<(u64, u64)>)> {
+    let n = 256;
+    let tind = 12 + n + n * n;
+    vec![
+        ("/one", vec![(0, 1)]),
+        ("/direct12", vec![(0, 12)]),
+        (
+            "/holes",
+            vec![
+                (1, 2),
+                (5, 1),
+                (14, 3),
+                (12 + n - 2, 4),
+                (12 + n + 2 * n + 3, 2),
+            ],
+        ),
+        ("/indonly", vec![(20, 30)]),
+        ("/dind", vec![(0, 1), (12 + n + 5, 3), (12 + n + 3 * n, 1)]),
+        (
+            "/tind",
+            vec![(3, 1), (tind + 7, 2), (tind + n * n + n + 1, 1)],
+        ),
+        ("/frag", (0..40).map(|i| (2 * i, 1)).collect()),
+        ("/big", vec![(0, 1000)]),
+    ]
+}
+
+fn dd(target: &Path, first: u64, count: u64, src: &Path) {
+    let out = Command::new("dd")
+        .arg(format!("if={}", src.display()))
+        .arg(format!("of={}", target.display()))
+        .args(["bs=1024", "conv=notrunc"])
+        .arg(format!("seek={first}"))
+        .arg(format!("count={count}"))
+        .arg(format!("skip={}", first % 64))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dd: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// "Free blocks" and "Free inodes" of `dumpe2fs -h`.
+fn free_counts(img: &Path) -> (u64, u64) {
+    let out = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..].trim().parse::<u64>().unwrap()
+    };
+    (field("Free blocks:"), field("Free inodes:"))
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap();
+}
+
+#[test]
+fn kernel_chattr_e_agrees_with_e4fuzz_migrate() {
+    let dir = TempDir::new("kref");
+    if !loop_mounts_work("kernel_chattr_e_agrees_with_e4fuzz_migrate", &dir.0) {
+        return;
+    }
+    let src = dir.path("pattern");
+    let pattern: Vec<u8> = (0..2048 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    std::fs::write(&src, &pattern).unwrap();
+    let base = dir.path("base.img");
+    mke2fs(
+        &base,
+        32 << 20,
+        &["-t", "ext4", "-b", "1024", "-O", "^extent,^64bit"],
+    );
+    let shapes = kernel_shapes();
+    {
+        let m = Mounted::new(&base, &dir.path("mb")).expect("mount base");
+        for (p, pieces) in &shapes {
+            std::fs::File::create(m.path(p)).unwrap();
+            for &(first, count) in pieces {
+                dd(&m.path(p), first, count, &src);
+            }
+        }
+        m.umount();
+    }
+    assert_e2fsck_clean(&base);
+    assert!(sh("tune2fs", &["-O", "extent", base.to_str().unwrap()])
+        .status
+        .success());
+    let (a, b) = (dir.path("a.img"), dir.path("b.img"));
+    copy(&base, &a);
+    copy(&base, &b);
+    let before: Vec<_> = shapes.iter().map(|(p, _)| snap(&base, p)).collect();
+    {
+        let m = Mounted::new(&a, &dir.path("ma")).expect("mount copy A");
+        for (p, _) in &shapes {
+            let out = sh("chattr", &["+e", m.path(p).to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "chattr +e {p}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        m.umount();
+    }
+    for (p, _) in &shapes {
+        let out = e4fuzz(&["migrate", b.to_str().unwrap(), p]);
+        assert!(
+            out.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_e2fsck_clean(&a);
+    assert_e2fsck_clean(&b);
+    for ((p, _), old) in shapes.iter().zip(&before) {
+        let ex_a = debugfs_ex(&a, p);
+        assert!(!ex_a.is_empty(), "{p}: the kernel's tree has extents");
+        assert_eq!(
+            ex_a,
+            debugfs_ex(&b, p),
+            "{p}: leaf extents, kernel vs e4fuzz"
+        );
+        let (sa, sb) = (snap(&a, p), snap(&b, p));
+        assert!(sa.extents && sb.extents, "{p}");
+        assert_eq!(
+            sa.map.runs, old.map.runs,
+            "{p}: the kernel kept the mapping"
+        );
+        assert_eq!(sb.map.runs, old.map.runs, "{p}: e4fuzz kept the mapping");
+        assert_eq!(debugfs_cat(&a, p), debugfs_cat(&b, p), "{p}: bytes");
+    }
+    assert_eq!(free_counts(&a), free_counts(&b), "free blocks / inodes");
+}
+
+#[test]
+fn kernel_chattr_minus_e_agrees_with_to_indirect() {
+    let dir = TempDir::new("krefi");
+    if !loop_mounts_work("kernel_chattr_minus_e_agrees_with_to_indirect", &dir.0) {
+        return;
+    }
+    let src = dir.path("pattern");
+    std::fs::write(
+        &src,
+        (0..64 * 1024u32)
+            .map(|i| (i * 7 + 1) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let base = dir.path("base.img");
+    mke2fs(&base, 16 << 20, &["-t", "ext4", "-b", "1024"]);
+    let files: [(&str, u64, u64); 4] = [
+        ("/s0", 0, 5),
+        ("/s2", 2, 3),
+        ("/s9", 9, 3),
+        ("/full", 0, 12),
+    ];
+    {
+        let m = Mounted::new(&base, &dir.path("mb")).expect("mount base");
+        for (p, first, count) in files {
+            std::fs::File::create(m.path(p)).unwrap();
+            dd(&m.path(p), first, count, &src);
+        }
+        m.umount();
+    }
+    let (a, b) = (dir.path("a.img"), dir.path("b.img"));
+    copy(&base, &a);
+    copy(&base, &b);
+    {
+        let m = Mounted::new(&a, &dir.path("ma")).expect("mount copy A");
+        for (p, ..) in files {
+            let out = sh("chattr", &["-e", m.path(p).to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "chattr -e {p}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        m.umount();
+    }
+    for (p, ..) in files {
+        let out = e4fuzz(&["migrate", b.to_str().unwrap(), p, "--to", "indirect"]);
+        assert!(
+            out.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_e2fsck_clean(&a);
+    assert_e2fsck_clean(&b);
+    for (p, ..) in files {
+        let (sa, sb) = (snap(&a, p), snap(&b, p));
+        assert!(!sa.extents && !sb.extents, "{p}");
+        assert_eq!(sa.map.runs, sb.map.runs, "{p}: block map, kernel vs e4fuzz");
+        assert_eq!(debugfs_cat(&a, p), debugfs_cat(&b, p), "{p}: bytes");
+    }
+    assert_eq!(free_counts(&a), free_counts(&b));
+}
+
+/// Throughput: migrations per second of a 1,000-block fragmented file (500 runs of 2 blocks),
+/// e4fuzz in process (clone the frozen image, mount, migrate, unmount) against the kernel's
+/// cycle (cp, losetup + mount, chattr +e, umount). Run with
+/// `cargo test --release --test integration bench_migrate -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn bench_migrate_fragmented_1000() {
+    use e4fuzz::fs::{Fs, MountOpts};
+    use e4fuzz::ops::{migrate::ioctl_migrate, run_single};
+    use std::time::Instant;
+    let dir = TempDir::new("kbench");
+    if !have_e2fsprogs("bench") {
+        return;
+    }
+    let base = dir.path("base.img");
+    mke2fs(
+        &base,
+        32 << 20,
+        &["-t", "ext4", "-b", "1024", "-O", "^extent,^64bit"],
+    );
+    let pieces: Vec<(u64, u64)> = (0..500).map(|i| (3 * i * 1024, 2 * 1024)).collect();
+    super::build(
+        &base,
+        &[super::Shape {
+            path: "/f",
+            pieces,
+            size: None,
+        }],
+    );
+    assert!(sh("tune2fs", &["-O", "extent", base.to_str().unwrap()])
+        .status
+        .success());
+    assert_e2fsck_clean(&base);
+    let mut dev = Fs::load_image(&base).unwrap();
+    dev.freeze();
+    let n = 200;
+    let t = Instant::now();
+    let mut op = std::time::Duration::ZERO;
+    for _ in 0..n {
+        let mut fs = Fs::mount(dev.clone(), MountOpts::default()).unwrap();
+        let ino = fs.resolve("/f").unwrap();
+        let t_op = Instant::now();
+        let (fs, r) = run_single(fs, "migrate", |cx| async move {
+            ioctl_migrate(&cx, ino, 3).await
+        });
+        op += t_op.elapsed();
+        assert_eq!(r, Ok(0));
+        fs.unmount().unwrap();
+    }
+    let ours = n as f64 / t.elapsed().as_secs_f64();
+    eprintln!("e4fuzz: {n} migrations (mount + migrate + unmount) at {ours:.0}/s");
+    let alone = n as f64 / op.as_secs_f64();
+    eprintln!("e4fuzz: the migrate op alone at {alone:.0}/s");
+    if !loop_mounts_work("bench (kernel part)", &dir.0) {
+        return;
+    }
+    let k = 10;
+    let t = Instant::now();
+    for _ in 0..k {
+        let a = dir.path("a.img");
+        copy(&base, &a);
+        let m = Mounted::new_unchecked(&a, &dir.path("ma")).expect("mount");
+        assert!(sh("chattr", &["+e", m.path("/f").to_str().unwrap()])
+            .status
+            .success());
+        m.umount();
+    }
+    let kernel = k as f64 / t.elapsed().as_secs_f64();
+    eprintln!("kernel: {k} cycles (cp + mount + chattr +e + umount) at {kernel:.1}/s");
+    eprintln!("ratio: {:.0}x", ours / kernel);
+}
