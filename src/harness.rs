@@ -1,11 +1,11 @@
-//! The harness: run one [`Scenario`] to a [`Verdict`], minimize a failing scenario, and run a
+//! The harness: run one [`Scenario`](crate::scenario::Scenario) to a [`Verdict`], minimize a failing scenario, and run a
 //! campaign. It parses no command-line flags (that is `cli`'s job).
 //!
 //! # One execution ([`execute`])
 //!
 //! ```text
 //! template (mkfs + poison + setup files, cached)      harness/template.rs
-//!   → mount, fault plan, workload threads under sched  harness/exec.rs
+//!   → mount, fault plan, workload threads under sched  harness/workload.rs (crate::ops)
 //!   → crash states: replay_log(k) + crash_image(fates) harness/states.rs
 //!       → recover → recover again (idempotent?) → mount (orphan cleanup) → unmount
 //!       → recover again (nothing to do?) → fsck → files against the model
@@ -17,15 +17,16 @@
 //!
 //! | oracle | where |
 //! |---|---|
-//! | `fsck` | [`consistency`]: the consistency checker on each recovered image; also recovery or mount errors and non-idempotent recovery |
-//! | `e2fsck` | [`consistency`]: the external e2fsck on sampled executions disagrees with ours |
-//! | `data-loss`, `durability`, `stale-data` | [`crate::oracle::crash`] against [`crate::oracle::model`]; live `read()`s against the model |
+//! | `fsck` | [`consistency`]: our checker (`oracle::fsck`) on each recovered image, corruption class; also recovery or mount errors and non-idempotent recovery ([`states`]) |
+//! | `leak` | [`consistency`]: leak-class problems, unless the crash point is inside a migration's window ([`states::leak_windows`]) |
+//! | `e2fsck` | [`consistency`]: the external e2fsck on sampled executions (`--e2fsck-sample`) is not clean while ours is |
+//! | `data-loss`, `durability`, `stale-data` | [`crate::oracle::crash`] against [`crate::oracle::model`]; live `read()`s against the model ([`workload`]) |
 //! | `checksum` | a checksum error while recovering, mounting or reading a recovered image, or a checksum problem of the checker |
 //! | `flag-on-disk` | [`crate::oracle::flags`] over the device log |
-//! | `leak` | leak-class checker problems beyond what the crash point allows; nothing is allowed yet, so they are `fsck` findings |
+//! | `migrate-result`, `spurious-eagain` | [`workload`]: each migration ioctl's result against the inode before and after it |
 //! | `panic` | the engine panicked (caught per phase) |
 //! | `deadlock` | the scheduler found no runnable thread, or a lock-order inversion |
-//! | `migrate-atomicity`, `migrate-result`, `spurious-eagain` | need `crate::ops` (not there yet); `migrate` ops are recorded as skipped |
+//! | `migrate-atomicity`, `kernel` | not implemented: the content half of atomicity is `data-loss` (a migration changes no byte), the structure half `fsck`/`leak` |
 //!
 //! A finding of `fsck`, `leak` or `checksum` is reported only if e2fsck also complains about
 //! the image (when e2fsck is installed); the others need no confirmation.

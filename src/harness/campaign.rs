@@ -8,7 +8,7 @@
 //! execution is deterministic; which executions run in a time budget is not.
 //!
 //! Findings are deduplicated across workers by [`super::Finding::key`]. A new one is minimized
-//! ([`super::minimize`]) by the worker that found it, written under the output directory as
+//! ([`super::minimize()`]) by the worker that found it, written under the output directory as
 //! `<oracle>-<crc32c of the key>.repro` (with `#` comment lines naming the oracle, the cause and
 //! the campaign), and only then reported.
 

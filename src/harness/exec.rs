@@ -6,7 +6,7 @@
 //! 2. The flag scan of every logged write ([`crate::oracle::flags`]).
 //! 3. The crash states ([`super::states`]): with `crash.at_write`, the one crash; else up to
 //!    [`ExecOpts::max_crash_states`] log indices ([`crash_points`]), each rebuilt with
-//!    `replay_log(k)` and given its own fates ([`fates`]).
+//!    `replay_log(k)` and given its own fates (`fates`).
 //!
 //! Panics of the engine are caught per phase (the workload, each crash state) with a panic hook
 //! that stays quiet while an execution runs on this thread; they become `panic` findings.

@@ -63,11 +63,13 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
         Some(o) => first.findings.iter().find(|f| f.oracle == o)?.oracle,
         None => first.findings.first()?.oracle,
     };
-    // The (slow, external) consistency checks only matter to the oracles they feed.
+    // The consistency checks only matter to the oracles they feed, and the (slow, external)
+    // e2fsck confirmation only to the result: candidates run without it.
     let mut exec = opts.exec.clone();
     if !matches!(oracle, "fsck" | "checksum" | "leak" | "e2fsck") {
         exec.fsck = FsckScope::Off;
     }
+    exec.confirm = false;
     let strict = gen::validate(s).is_ok();
     let mut best = (s.clone(), first);
     let mut execs = 1;
@@ -88,9 +90,11 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
         }
         break;
     }
+    // The result, judged with the caller's options (confirmation included).
+    let verdict = execute_with(&best.0, &opts.exec);
     Some(Minimized {
         scenario: best.0,
-        verdict: best.1,
+        verdict,
         oracle,
         execs,
     })

@@ -107,18 +107,22 @@ pub fn check_state(
     }
     let at = last_op_before(ctx.records, k);
     for p in found {
+        let f = finding(
+            p.problem.oracle,
+            at,
+            Some(k as u64),
+            p.problem.cause.clone(),
+        );
+        if v.findings.iter().any(|g| g.key() == f.key()) {
+            continue; // found (and confirmed) at an earlier state already
+        }
         let image = out.image.as_ref().unwrap_or(crash);
         if p.confirm && ctx.opts.confirm && !consistency::confirmed(p.problem.oracle, image) {
             out.summary
                 .push_str(&format!("; unconfirmed by e2fsck: {}", p.problem.cause));
             continue;
         }
-        v.push(finding(
-            p.problem.oracle,
-            at,
-            Some(k as u64),
-            p.problem.cause,
-        ));
+        v.push(f);
     }
     if out.summary.is_empty() {
         out.summary = "ok".into();

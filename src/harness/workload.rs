@@ -8,7 +8,7 @@
 //! (create, unlink, fallocate, sync, the flusher, the commit timer) run their engine call in
 //! one critical section under the locks the kernel takes for them.
 //!
-//! The [`Book`] records every op (thread, index, result, device log range), feeds the model in
+//! The book (`Book`) records every op (thread, index, result, device log range), feeds the model in
 //! completion order, and marks what the model cannot judge: two ops that change one file and
 //! overlap in time (only `page_mkwrite` can overlap another: the rest take `i_rwsem`) taint
 //! the file, and a `read()` that overlapped a change of its file is not compared with the
@@ -79,6 +79,24 @@ pub enum OpValue {
     Bytes(Vec<u8>),
     /// The return value of a migration ioctl.
     Ret(i32),
+}
+
+/// What the migrate oracles need to know of an inode, before and after a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateFacts {
+    /// `EXT4_EXTENTS_FL` is set.
+    pub extents: bool,
+    /// `i_blocks` in 512-byte sectors.
+    pub sectors: u64,
+}
+
+/// What running one op gave: its result (`None`: it cannot run) and, for a migration, the
+/// facts before and after it.
+pub struct Ran {
+    /// The result.
+    pub res: Option<Result<OpValue>>,
+    /// The inode before and after a migration.
+    pub migrate: Option<(MigrateFacts, MigrateFacts)>,
 }
 
 /// An op in flight or done, as the overlap rules need it.
@@ -206,9 +224,11 @@ fn run_threads(
                     break;
                 };
                 let aborted = cx.with(|fs| fs.aborted);
-                let res = run_op(&cx, op, retries).await;
-                let go_on =
-                    cx.with(|fs| book.borrow_mut().finish(fs, t, i, op, origin, res, aborted));
+                let ran = run_op(&cx, op, retries).await;
+                let go_on = cx.with(|fs| {
+                    book.borrow_mut()
+                        .finish(fs, (t, i), op, origin, ran, aborted)
+                });
                 if !go_on {
                     break;
                 }
@@ -258,7 +278,7 @@ impl Book {
         if fs.dev.is_dead() {
             return None;
         }
-        let origin = self.model.next_origin(fs.dev.log().len());
+        let origin = self.model.begin(op, fs.dev.log().len());
         self.running.push((t, i, op.clone(), origin));
         if let Some(file) = content_file(op) {
             self.changes.push(Span {
@@ -271,17 +291,19 @@ impl Book {
     }
 
     /// An op completed; false when its thread must stop (the device crashed).
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
         fs: &Fs,
-        t: usize,
-        i: usize,
+        (t, i): (usize, usize),
         op: &Op,
         origin: Origin,
-        res: Option<Result<OpValue>>,
+        ran: Ran,
         aborted: bool,
     ) -> bool {
+        let res = ran.res;
+        if let (Op::Migrate { file, to }, Some(r), Some(f)) = (op, &res, ran.migrate) {
+            self.live.extend(judge_migrate(*file, *to, r, f, (t, i)));
+        }
         self.running.retain(|r| r.3.seq != origin.seq);
         if let Some(Err(Error::Io(e))) = &res {
             if e.op == IoOp::Write && e.detail == DETAIL_INJECTED {
@@ -368,6 +390,52 @@ impl Book {
             });
         }
     }
+}
+
+/// The `migrate-result` and `spurious-eagain` oracles on one migration ioctl, from its result
+/// and the inode before and after it (it holds `i_rwsem` throughout, so only `page_mkwrite`
+/// can change the inode meanwhile, and only by allocating):
+///
+/// * `migrate-result`: a success must leave the inode in the asked-for format; a failure must
+///   leave its format as it was (0 but still indirect, S17; or an error but converted);
+/// * `spurious-eagain`: `-EAGAIN` means a block was allocated into the file during the walk,
+///   so `i_blocks` must have grown (S2: the marker cleared by mere lookups).
+fn judge_migrate(
+    file: u8,
+    to: MigrateTo,
+    r: &Result<OpValue>,
+    (before, after): (MigrateFacts, MigrateFacts),
+    at: (usize, usize),
+) -> Option<Finding> {
+    let want = to == MigrateTo::Extents;
+    let name = if want { "extents" } else { "indirect" };
+    let (oracle, cause) = match r {
+        Ok(OpValue::Ret(ret)) if after.extents != want => (
+            "migrate-result",
+            format!("migrate f{file} to {name} returned {ret} but the inode did not change format"),
+        ),
+        // Errors decided before the swap; an I/O error, ENOSPC or an abort after it leaves the
+        // inode converted in the kernel too (ext4_ext_swap_inode_data() frees the old blocks
+        // after switching the format, and reports their error).
+        Err(e @ (Error::Again | Error::Invalid(_) | Error::NotSupported(_)))
+            if after.extents != before.extents =>
+        {
+            (
+                "migrate-result",
+                format!("migrate f{file} to {name} failed ({e}) but the inode changed format"),
+            )
+        }
+        Err(Error::Again) if after.sectors == before.sectors => (
+            "spurious-eagain",
+            format!(
+                "migrate f{file} to {name} failed with EAGAIN but nothing was allocated in the \
+                 file meanwhile (i_blocks {} before and after)",
+                before.sectors
+            ),
+        ),
+        _ => return None,
+    };
+    Some(finding(oracle, Some(at), None, cause))
 }
 
 /// The file whose content (size, bytes, existence) an op changes. Migration changes none.
@@ -457,7 +525,60 @@ fn lookup(cx: &Cx<Fs>, file: u8) -> Result<Ino> {
 
 /// Run one op the way the kernel runs it (module doc): its result, with the bytes of a
 /// `read`; `None` for an op that cannot run. The only place that maps ops to engine code.
-pub async fn run_op(cx: &Cx<Fs>, op: &Op, eagain_retries: u32) -> Option<Result<OpValue>> {
+pub async fn run_op(cx: &Cx<Fs>, op: &Op, eagain_retries: u32) -> Ran {
+    if let Op::Migrate { file, to } = *op {
+        return migrate_op(cx, file, to, eagain_retries).await;
+    }
+    Ran {
+        res: run_plain(cx, op).await,
+        migrate: None,
+    }
+}
+
+/// A migration ioctl, with the inode's facts before and after it.
+async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
+    let ino = match lookup(cx, file) {
+        Ok(ino) => ino,
+        Err(e) => {
+            return Ran {
+                res: Some(Err(e)),
+                migrate: None,
+            }
+        }
+    };
+    let facts = |fs: &mut Fs| {
+        fs.inodes.get(&ino).map(|i| MigrateFacts {
+            extents: i.is_extents(),
+            sectors: fs.inode_blocks(ino),
+        })
+    };
+    // The ioctls (`ioctl_migrate`, `ioctl_ind_migrate`), with the facts taken under their
+    // `i_rwsem`: before it, another migration of the file may still be running.
+    let rw = cx.lock(i_rwsem(ino), Mode::Write).await;
+    let before = cx.with(facts);
+    let r = match to {
+        MigrateTo::Extents => {
+            let mut r = migrate::ext_migrate(cx, ino).await;
+            for _ in 0..retries {
+                if !matches!(r, Err(Error::Again)) {
+                    break;
+                }
+                r = migrate::ext_migrate(cx, ino).await;
+            }
+            r
+        }
+        MigrateTo::Indirect => ind_migrate::ind_migrate(cx, ino).await,
+    };
+    let after = cx.with(facts);
+    cx.unlock(rw).await;
+    Ran {
+        res: Some(r.map(OpValue::Ret)),
+        migrate: before.zip(after),
+    }
+}
+
+/// Every op but a migration.
+async fn run_plain(cx: &Cx<Fs>, op: &Op) -> Option<Result<OpValue>> {
     let none = |r: Result<()>| Some(r.map(|()| OpValue::Unit));
     let data = |file, tag, off, len: u32| pattern::data(file, tag, off, len as usize);
     Some(match *op {
@@ -516,14 +637,7 @@ pub async fn run_op(cx: &Cx<Fs>, op: &Op, eagain_retries: u32) -> Option<Result<
         Op::Sync => sync(cx).await.map(|()| OpValue::Unit),
         Op::Writeback => writeback_all(cx).await.map(|()| OpValue::Unit),
         Op::Commit => journal_commit(cx).await.map(|()| OpValue::Unit),
-        Op::Migrate { file, to } => match lookup(cx, file) {
-            Ok(ino) => match to {
-                MigrateTo::Extents => migrate::ioctl_migrate(cx, ino, eagain_retries).await,
-                MigrateTo::Indirect => ind_migrate::ioctl_ind_migrate(cx, ino).await,
-            }
-            .map(OpValue::Ret),
-            Err(e) => Err(e),
-        },
+        Op::Migrate { .. } => return None,
     })
 }
 

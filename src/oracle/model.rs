@@ -172,6 +172,8 @@ pub struct Model {
     seq: u32,
     done: u32,
     undefined: BTreeSet<u64>,
+    /// Live states taken when an fsync or sync started, by (op seq, file).
+    snapshots: BTreeMap<(u32, u8), Option<FileState>>,
 }
 
 impl Model {
@@ -186,6 +188,7 @@ impl Model {
             seq: 0,
             done: 0,
             undefined: BTreeSet::new(),
+            snapshots: BTreeMap::new(),
         };
         for f in setup {
             m.live[usize::from(f.file)] = Some(FileState::default());
@@ -254,6 +257,23 @@ impl Model {
         }
     }
 
+    /// [`Model::next_origin`] for `op`: an fsync or sync also takes the snapshot its
+    /// durability point will hold, the live state *now* (an op that completes while it runs may
+    /// or may not be made durable by it, and voids the point instead).
+    pub fn begin(&mut self, op: &Op, start_log: usize) -> Origin {
+        let at = self.next_origin(start_log);
+        let files: Vec<u8> = match *op {
+            Op::Fsync { file } => vec![file],
+            Op::Sync => (0..MAX_FILES).collect(),
+            _ => Vec::new(),
+        };
+        for file in files {
+            let state = self.live[usize::from(file)].clone();
+            self.snapshots.insert((at.seq, file), state);
+        }
+        at
+    }
+
     /// Taint `file` from the op of `at` on (see the module doc): ops that changed it may have
     /// interleaved, or failed half-way.
     pub fn taint(&mut self, file: u8, at: Origin) {
@@ -267,6 +287,9 @@ impl Model {
     /// are applied in the order they complete.
     pub fn apply(&mut self, op: &Op, at: Origin, end_log: usize, outcome: Outcome) {
         self.done += 1;
+        if outcome != Outcome::Ok {
+            self.snapshots.retain(|(seq, _), _| *seq != at.seq);
+        }
         if let Some(file) = changed_file(op) {
             if outcome != Outcome::Rejected {
                 let done = self.done;
@@ -303,10 +326,10 @@ impl Model {
             Op::Truncate { file, size } => self.truncate(file, size, at),
             Op::Punch { file, off, len } => self.punch(file, off, len, at),
             Op::Fallocate { file, off, len } => self.fallocate(file, off, len, at),
-            Op::Fsync { file } => self.durable_point(file, at.start_done, end_log),
+            Op::Fsync { file } => self.durable_point(file, at, end_log),
             Op::Sync => {
                 for file in 0..MAX_FILES {
-                    self.durable_point(file, at.start_done, end_log);
+                    self.durable_point(file, at, end_log);
                 }
             }
             Op::Read { .. } | Op::Fiemap { .. } | Op::Writeback | Op::Commit => {}
@@ -459,12 +482,17 @@ impl Model {
         }
     }
 
-    fn durable_point(&mut self, file: u8, start_done: u32, end_log: usize) {
-        let state = self.live[usize::from(file)].clone();
+    /// The durability point of an fsync or sync that completed: the snapshot taken at its start
+    /// ([`Model::begin`]; the state at its end if it had none).
+    fn durable_point(&mut self, file: u8, at: Origin, end_log: usize) {
+        let state = match self.snapshots.remove(&(at.seq, file)) {
+            Some(s) => s,
+            None => self.live[usize::from(file)].clone(),
+        };
         let h = &mut self.hist[usize::from(file)];
         if h.taint.is_none() {
             h.durable.push(Durable {
-                start_done,
+                start_done: at.start_done,
                 end_log,
                 state,
             });
