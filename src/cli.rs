@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod fuzz;
+
 /// Exit code: success, nothing found.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: a finding or violation.
@@ -130,6 +132,12 @@ enum Command {
         /// The image file.
         image: PathBuf,
     },
+    /// Run a fuzzing campaign (the main job).
+    Run(fuzz::RunArgs),
+    /// Replay .repro files or raw fuzzer artifacts and report the verdict.
+    Repro(fuzz::ReproArgs),
+    /// Shrink a failing scenario while the same oracle fires.
+    Minimize(fuzz::MinimizeArgs),
     /// List a directory (default: the root).
     Ls {
         /// The image file.
@@ -262,6 +270,9 @@ fn run(cmd: Command) -> Result<i32> {
         }
         Command::Mkdir { image, path } => with_fs(&image, |fs| fs.mkdir(&path).map(|_| ())),
         Command::Recover { image } => recover_image(&image),
+        Command::Run(a) => fuzz::run(a),
+        Command::Repro(a) => fuzz::repro(a),
+        Command::Minimize(a) => fuzz::minimize_cmd(a),
         Command::Migrate {
             image,
             path,

@@ -13,6 +13,7 @@
 //! | [`format`] | on-disk structures of ext4 and JBD2: parse, serialize, checksum |
 //! | [`dev`] | the simulated disk: sparse copy-on-write blocks, volatile cache, write log |
 //! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
+//! | [`harness`] | one scenario to a verdict, minimizer, campaign loop |
 //! | [`jbd2`] | the journal: recovery (model of fs/jbd2/recovery.c), the revoke table |
 //! | [`ops`] | ops as the scheduler runs them: migrate both ways and the paths that race it |
 //! | [`oracle`] | our fsck and the external e2fsck checks |
@@ -30,6 +31,7 @@ pub mod dev;
 pub mod error;
 pub mod format;
 pub mod fs;
+pub mod harness;
 pub mod jbd2;
 pub mod ops;
 pub mod oracle;

@@ -4,7 +4,13 @@
 //! | oracle | module |
 //! |---|---|
 //! | `e2fsck` | [`e2fsck`]: the real e2fsck 1.47 run on an image file |
+//! | reference model | [`model`]: what each scenario file holds and what a crash may show |
+//! | `data-loss`, `durability`, `stale-data` | [`crash`]: a recovered image's files against the model |
+//! | `flag-on-disk` | [`flags`]: every inode record written, home or journal |
 //! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
 
+pub mod crash;
 pub mod e2fsck;
+pub mod flags;
 pub mod fsck;
+pub mod model;

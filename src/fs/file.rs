@@ -314,11 +314,15 @@ impl Fs {
         self.iget(ino)?;
         self.check_regular(ino)?;
         let size = self.inode(ino).raw.i_size;
-        let end = off.saturating_add(len).min(size);
+        let bs = u64::from(self.block_size());
+        // As ext4_punch_hole(): the range ends at the latest one block before the last block a
+        // block map can address (max_length = s_bitmap_maxbytes - blocksize), so the page
+        // cache and ext4_ind_remove_space() agree on the last block (kept, data and all).
+        let max_length = max_file_size(self.block_size(), false) - bs;
+        let end = off.saturating_add(len).min(size).min(max_length);
         if off >= end {
             return Ok(());
         }
-        let bs = u64::from(self.block_size());
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
             let first_full = off.div_ceil(bs);

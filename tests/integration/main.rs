@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod extents;
 mod fsck;
+mod harness;
 mod indirect;
 mod journal;
 mod kernel_reads;

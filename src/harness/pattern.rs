@@ -1,0 +1,199 @@
+//! The bytes an execution writes, and the poison its template holds, both recognisable in any
+//! 512-byte sector found after a crash.
+//!
+//! # File data
+//!
+//! A scenario's write of `tag` at byte `off` of file `fN` stores, at every byte offset `o`, byte
+//! `o % 8` of the 8-byte *word* of `(N, tag, o / 8)`:
+//!
+//! ```text
+//! 0x00 0xD7 (DATA_MAGIC)   0x01 file   0x02 tag   0x03..0x06 le32 word index (o / 8)
+//! 0x07 check = 0x5A ^ file ^ tag ^ the four index bytes
+//! ```
+//!
+//! The content of a byte depends on its absolute file offset, not on where the write started,
+//! so two writes of the same tag over one range agree, and [`describe`] can name the file, tag
+//! and offset of any 8-byte-aligned word it finds.
+//!
+//! # Poison
+//!
+//! Before a template is frozen every block free in its block bitmaps is filled with
+//! `b"E4STALE!"` followed by the le64 block number, repeated every 16 bytes ([`poison_block`]).
+//! No write of a scenario produces that magic ([`DATA_MAGIC`] differs in the first byte), so a
+//! file byte range holding it exposes blocks the file never wrote: the `stale-data` oracle.
+
+use crate::bytes::{read_u32le, read_u64le, write_u32le, write_u64le};
+
+/// First byte of every 8-byte word of scenario data.
+pub const DATA_MAGIC: u8 = 0xD7;
+/// The poison's magic, at every 16-byte boundary of a poisoned block.
+pub const POISON_MAGIC: &[u8; 8] = b"E4STALE!";
+/// Bytes per poison record (magic + le64 block number).
+const POISON_RECORD: usize = 16;
+/// Bytes per data word.
+const WORD: usize = 8;
+
+/// The 8-byte data word of `file`, `tag` at word index `index`.
+fn word(file: u8, tag: u8, index: u32) -> [u8; WORD] {
+    let mut w = [DATA_MAGIC, file, tag, 0, 0, 0, 0, 0];
+    write_u32le(&mut w, 3, index);
+    w[7] = w[1..7].iter().fold(0x5A, |x, b| x ^ b);
+    w
+}
+
+/// Fill `out` with the data of `file`, `tag` at byte offset `off` onwards (see the module doc).
+pub fn fill(out: &mut [u8], file: u8, tag: u8, off: u64) {
+    let mut pos = off;
+    let mut i = 0;
+    while i < out.len() {
+        let index = (pos / WORD as u64) as u32; // truncation intended: offsets wrap at 32 GiB
+        let w = word(file, tag, index);
+        let start = (pos % WORD as u64) as usize;
+        let n = (WORD - start).min(out.len() - i);
+        out[i..i + n].copy_from_slice(&w[start..start + n]);
+        i += n;
+        pos += n as u64;
+    }
+}
+
+/// `len` bytes of `file`, `tag` data starting at byte `off`.
+pub fn data(file: u8, tag: u8, off: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    fill(&mut v, file, tag, off);
+    v
+}
+
+/// A whole poisoned block: [`POISON_MAGIC`] + le64 `blk`, repeated.
+pub fn poison_block(blk: u64, block_size: usize) -> Vec<u8> {
+    let mut b = vec![0u8; block_size];
+    for rec in b.chunks_exact_mut(POISON_RECORD) {
+        rec[..8].copy_from_slice(POISON_MAGIC);
+        write_u64le(rec, 8, blk);
+    }
+    b
+}
+
+/// Whether `bytes` (any slice of a block) holds a poison record at a 16-byte boundary of the
+/// block, given the slice's offset `at` within its block.
+pub fn has_poison(bytes: &[u8], at: usize) -> bool {
+    let skip = (POISON_RECORD - at % POISON_RECORD) % POISON_RECORD;
+    bytes
+        .get(skip..)
+        .is_some_and(|b| b.chunks(POISON_RECORD).any(|r| r.starts_with(POISON_MAGIC)))
+}
+
+/// Whether `bytes` — a slice of a block at offset `at` within it, holding file bytes from file
+/// offset `file_off` of `fN` — hold something `fN` can never have written there: poison, or a
+/// data word of another file or of another offset.
+///
+/// Bytes with no data word at all that are neither zeroes nor poison (another structure's
+/// bytes, such as a freed metadata block's) are foreign too.
+pub fn foreign(bytes: &[u8], at: usize, file: u8, file_off: u64) -> bool {
+    if has_poison(bytes, at) {
+        return true;
+    }
+    let skip = (WORD - at % WORD) % WORD;
+    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
+    let mut seen = false;
+    for (i, w) in words.enumerate() {
+        let index = read_u32le(w, 3);
+        if w[0] == DATA_MAGIC && w == word(w[1], w[2], index) {
+            let here = (file_off + (skip + i * WORD) as u64) / WORD as u64;
+            if w[1] != file || index != here as u32 {
+                return true;
+            }
+            seen = true;
+        }
+    }
+    !seen && bytes.len() >= 2 * WORD && bytes.iter().any(|&b| b != 0)
+}
+
+/// One short phrase naming what `bytes` (a slice of a block at offset `at` within it, `at`
+/// a multiple of 8) look like: zeroes, poison of block N, data of fN tag T at byte O, or
+/// unrecognised bytes. For one-line causes.
+pub fn describe(bytes: &[u8], at: usize) -> String {
+    if bytes.iter().all(|&b| b == 0) {
+        return "zeroes".into();
+    }
+    let skip = (POISON_RECORD - at % POISON_RECORD) % POISON_RECORD;
+    if let Some(rec) = bytes.get(skip..).filter(|r| r.starts_with(POISON_MAGIC)) {
+        return match rec.get(8..16) {
+            Some(n) => format!("poison of block {}", read_u64le(n, 0)),
+            None => "poison".into(),
+        };
+    }
+    let skip = (WORD - at % WORD) % WORD;
+    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
+    for w in words {
+        let index = read_u32le(w, 3);
+        if w[0] == DATA_MAGIC && w == word(w[1], w[2], index) {
+            return format!(
+                "data of f{} tag {} at byte {}",
+                w[1],
+                w[2],
+                u64::from(index) * WORD as u64
+            );
+        }
+    }
+    "unrecognised bytes".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_pinned_and_depend_on_the_absolute_offset() {
+        let d = data(2, 7, 0, 16);
+        assert_eq!(&d[..8], &[0xD7, 2, 7, 0, 0, 0, 0, 0x5A ^ 2 ^ 7]);
+        assert_eq!(&d[8..], &[0xD7, 2, 7, 1, 0, 0, 0, 0x5A ^ 2 ^ 7 ^ 1]);
+        // A write starting mid-word produces the same bytes at the same offsets.
+        let whole = data(3, 9, 1000, 300);
+        let part = data(3, 9, 1013, 50);
+        assert_eq!(&whole[13..63], &part[..]);
+        assert_ne!(data(3, 9, 1000, 8), data(3, 8, 1000, 8));
+        assert_ne!(data(3, 9, 1000, 8), data(4, 9, 1000, 8));
+    }
+
+    #[test]
+    fn poison_is_found_and_data_never_looks_like_it() {
+        let p = poison_block(0x1234, 1024);
+        assert_eq!(&p[..8], b"E4STALE!");
+        assert_eq!(read_u64le(&p, 1016), 0x1234);
+        assert!(has_poison(&p, 0));
+        assert!(has_poison(&p[512..], 512));
+        // A slice starting mid-record finds the next record.
+        assert!(has_poison(&p[3..40], 3));
+        assert!(!has_poison(&p[3..16], 3));
+        assert!(!has_poison(&data(1, 2, 0, 1024), 0));
+        assert!(!has_poison(&[0u8; 512], 0));
+    }
+
+    #[test]
+    fn foreign_bytes_are_poison_other_files_or_other_offsets() {
+        let d = data(2, 7, 1024, 512);
+        assert!(!foreign(&d, 0, 2, 1024));
+        assert!(foreign(&d, 0, 3, 1024));
+        assert!(foreign(&d, 0, 2, 2048));
+        assert!(foreign(&poison_block(9, 1024)[..512], 0, 2, 0));
+        assert!(!foreign(&[0u8; 512], 0, 2, 0));
+        assert!(foreign(&[0x11u8; 512], 0, 2, 0));
+        assert_eq!(describe(&poison_block(9, 1024)[..9], 0), "poison");
+        // Mid-word slices compare from the next word boundary.
+        assert!(!foreign(&data(2, 7, 1027, 20), 3, 2, 1027));
+    }
+
+    #[test]
+    fn describe_names_the_origin() {
+        assert_eq!(describe(&[0u8; 512], 0), "zeroes");
+        assert_eq!(
+            describe(&poison_block(77, 1024)[512..], 512),
+            "poison of block 77"
+        );
+        let d = data(5, 200, 4096, 1024);
+        assert_eq!(describe(&d[512..], 512), "data of f5 tag 200 at byte 4608");
+        let mut junk = vec![0xFFu8; 512];
+        junk[0] = DATA_MAGIC;
+        assert_eq!(describe(&junk, 0), "unrecognised bytes");
+    }
+}

@@ -1,0 +1,273 @@
+//! One crash state, checked: the pipeline every crash image goes through.
+//!
+//! ```text
+//! crash image ─ recover ─┬─ recover again: must rewrite nothing (idempotence)   fsck
+//!                        └─ mount (orphan cleanup) ─ unmount ─┬─ recover: nothing to do  fsck
+//!                                                             ├─ consistency checker     fsck/checksum (e2fsck)
+//!                                                             └─ files vs model          data-loss/durability/stale-data/checksum
+//! ```
+//!
+//! A step that fails (recovery error, mount error) ends the pipeline with a finding: `checksum`
+//! for a checksum error, else `fsck`. Each state runs under its own panic guard. Findings of
+//! `fsck`, `leak` and `checksum` about an image are kept only if e2fsck also complains about
+//! that image ([`super::consistency::confirmed`]); idempotence failures need no confirmation.
+
+use super::consistency::{self, Check};
+use super::exec::{finding, guarded};
+use super::workload::OpRecord;
+use super::{ExecOpts, Verdict};
+use crate::dev::{Disk, LogEntry, LogOp, Zone};
+use crate::fs::{Fs, MountOpts};
+use crate::oracle::crash::{self, oracle_of, Problem};
+use crate::oracle::model::Model;
+use crate::profile::BugSet;
+use crate::units::Pblk;
+
+/// What the states of one execution share.
+pub struct StateCtx<'a> {
+    /// The reference model after the workload.
+    pub model: &'a Model,
+    /// The ops as they ran (to name the last op before a crash point).
+    pub records: &'a [OpRecord],
+    /// The engine's bugs (for the recovery-side mount too).
+    pub bugs: BugSet,
+    /// The execution's options.
+    pub opts: &'a ExecOpts,
+    /// Log index ranges `(start, end]` in which a crash may leave leaks: from the start of a
+    /// migration to the commit of its last transaction (see [`leak_windows`]).
+    pub leak_windows: &'a [(usize, usize)],
+}
+
+/// The crash points that may leave leaks: for each migration (start log index, end log
+/// index), from its start to the first commit block written at or after its end (`log_len`
+/// if none: it never committed).
+pub fn leak_windows(migrations: &[(usize, usize)], log: &[LogEntry]) -> Vec<(usize, usize)> {
+    migrations
+        .iter()
+        .map(|&(start, end)| {
+            let commit = log.iter().enumerate().skip(end).find(|(_, e)| {
+                matches!(
+                    e.op,
+                    LogOp::Write {
+                        fua: true,
+                        zone: Zone::Journal,
+                        ..
+                    }
+                )
+            });
+            (start, commit.map_or(log.len(), |(i, _)| i))
+        })
+        .collect()
+}
+
+/// What one state gave, besides findings.
+#[derive(Default)]
+pub struct StateOutcome {
+    /// One line for the trace.
+    pub summary: String,
+    /// The last image the pipeline reached (recovered, or unmounted).
+    pub image: Option<Disk>,
+}
+
+/// A problem and whether e2fsck must confirm it.
+struct Pending {
+    problem: Problem,
+    confirm: bool,
+}
+
+/// Which of the slow checks run on a state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// The consistency checker.
+    pub fsck: bool,
+    /// The external e2fsck as a second opinion (`--e2fsck-sample`): not clean while the
+    /// checker is clean is an `e2fsck` finding.
+    pub e2fsck: bool,
+}
+
+/// Check the crash image `crash` of log index `k` (module doc); findings go to `v`.
+pub fn check_state(
+    crash: &Disk,
+    k: usize,
+    checks: Checks,
+    ctx: &StateCtx<'_>,
+    v: &mut Verdict,
+) -> StateOutcome {
+    let mut out = StateOutcome::default();
+    let mut found = Vec::new();
+    let r = guarded(|| pipeline(crash, k, checks, ctx, &mut found, &mut out));
+    if let Err(msg) = r {
+        found.push(Pending {
+            problem: Problem {
+                oracle: "panic",
+                cause: msg,
+            },
+            confirm: false,
+        });
+    }
+    let at = last_op_before(ctx.records, k);
+    for p in found {
+        let f = finding(
+            p.problem.oracle,
+            at,
+            Some(k as u64),
+            p.problem.cause.clone(),
+        );
+        if v.findings.iter().any(|g| g.key() == f.key()) {
+            continue; // found (and confirmed) at an earlier state already
+        }
+        let image = out.image.as_ref().unwrap_or(crash);
+        if p.confirm && ctx.opts.confirm && !consistency::confirmed(p.problem.oracle, image) {
+            out.summary
+                .push_str(&format!("; unconfirmed by e2fsck: {}", p.problem.cause));
+            continue;
+        }
+        v.push(f);
+    }
+    if out.summary.is_empty() {
+        out.summary = "ok".into();
+    }
+    out
+}
+
+/// The (thread, index) of the last op that started before log index `k`.
+fn last_op_before(records: &[OpRecord], k: usize) -> Option<(usize, usize)> {
+    records
+        .iter()
+        .rev()
+        .find(|r| r.origin.allowed_at(k))
+        .map(|r| (r.thread, r.index))
+}
+
+fn pipeline(
+    crash: &Disk,
+    k: usize,
+    checks: Checks,
+    ctx: &StateCtx<'_>,
+    found: &mut Vec<Pending>,
+    out: &mut StateOutcome,
+) {
+    let mut push = |oracle: &'static str, cause: String, confirm: bool| {
+        found.push(Pending {
+            problem: Problem { oracle, cause },
+            confirm,
+        })
+    };
+    let mut d = crash.clone();
+    match crate::jbd2::recover(&mut d) {
+        Err(e) => return push(oracle_of(&e), format!("recovery: {e}"), true),
+        Ok(info) => {
+            out.summary = if info.replayed {
+                format!("replayed {} transaction(s)", info.transactions())
+            } else {
+                "journal clean".into()
+            };
+            if let Some(e) = info.error {
+                return push(oracle_of(&e), format!("recovery: {e}"), true);
+            }
+        }
+    }
+    out.image = Some(d.clone());
+    if let Some(why) = rewrites(&d) {
+        push("fsck", format!("recovery is not idempotent: {why}"), false);
+    }
+    let mut fs = match Fs::mount(d, MountOpts::default()) {
+        Ok(fs) => fs,
+        Err(e) => return push(oracle_of(&e), format!("mount after recovery: {e}"), true),
+    };
+    fs.bugs = ctx.bugs;
+    let img = match fs.unmount() {
+        Ok(d) => d,
+        Err(e) => return push(oracle_of(&e), format!("unmount after recovery: {e}"), true),
+    };
+    out.image = Some(img.clone());
+    if let Some(why) = rewrites(&img) {
+        push(
+            "fsck",
+            format!("after a clean unmount, recovery {why}"),
+            false,
+        );
+    }
+    let leaks_ok = ctx.leak_windows.iter().any(|&(s, e)| s < k && k <= e);
+    let (ours, spotless) = if checks.fsck {
+        consistency::check(&img, leaks_ok)
+    } else {
+        (Check::Unavailable("not run".into()), false)
+    };
+    if let Check::Problems { oracle, cause } = &ours {
+        push(oracle, cause.clone(), true);
+    }
+    if checks.e2fsck && spotless {
+        if let Check::Problems { cause, .. } = consistency::e2fsck_check(&img) {
+            push("e2fsck", format!("our checker is clean but {cause}"), false);
+        }
+    }
+    for p in crash::check_files(img, ctx.model, k) {
+        let confirm = matches!(p.oracle, "fsck" | "checksum");
+        push(p.oracle, p.cause, confirm);
+    }
+}
+
+/// Recover a copy of `d`: `None` if that changes nothing, else what it changed.
+fn rewrites(d: &Disk) -> Option<String> {
+    let mut again = d.clone();
+    again.clear_log();
+    if let Err(e) = crate::jbd2::recover(&mut again) {
+        return Some(format!("fails: {e}"));
+    }
+    let changed: Option<Pblk> = again
+        .written_blocks()
+        .find(|(b, data)| d.peek_block(*b)[..] != data[..])
+        .map(|(b, _)| b);
+    changed.map(|b| format!("rewrote block {b}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::mkfs::{mkfs, MkfsOpts};
+    use crate::oracle::model::Origin;
+
+    #[test]
+    fn a_recovered_image_needs_no_more_recovery() {
+        let mut fs = Fs::mount(
+            mkfs(&MkfsOpts {
+                size_bytes: 4 << 20,
+                journal_blocks: Some(1024),
+                extents: false,
+                ..MkfsOpts::default()
+            })
+            .unwrap(),
+            MountOpts::default(),
+        )
+        .unwrap();
+        let ino = fs.create("/a", 0o644).unwrap();
+        fs.write_file(ino, 0, &[7; 3000]).unwrap();
+        fs.fsync(ino).unwrap();
+        let mut crash = fs.dev.crash_image(&crate::dev::CrashFates::AllLost);
+        // The crash image needs recovery: recovering it writes.
+        assert!(rewrites(&crash).is_some());
+        crate::jbd2::recover(&mut crash).unwrap();
+        assert_eq!(rewrites(&crash), None);
+    }
+
+    #[test]
+    fn the_last_op_before_a_crash_point() {
+        let rec = |t, i, s| OpRecord {
+            thread: t,
+            index: i,
+            op: crate::scenario::Op::Sync,
+            origin: Origin {
+                start_log: Some(s),
+                seq: 1,
+                start_done: 0,
+            },
+            end_log: s,
+            result: String::new(),
+        };
+        let records = [rec(0, 0, 0), rec(1, 0, 5), rec(0, 1, 9)];
+        assert_eq!(last_op_before(&records, 0), None);
+        assert_eq!(last_op_before(&records, 6), Some((1, 0)));
+        assert_eq!(last_op_before(&records, 10), Some((0, 1)));
+    }
+}

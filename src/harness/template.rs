@@ -1,0 +1,206 @@
+//! Template images: the disk an execution starts from.
+//!
+//! A *base* is `mkfs` of the scenario's geometry with every free data block poisoned
+//! ([`pattern::poison_block`]), frozen so that clones are O(1). Bases are cached per geometry
+//! (and per whether `mkfs` had the extent feature) for the life of the process.
+//!
+//! The *template* of a scenario is a clone of the base with the setup files made by the fixed
+//! engine and cleanly unmounted, its log cleared:
+//!
+//! * files marked `indirect` are created first; if the geometry has the `extent` feature, they
+//!   are created on a `--no-extent` base and the feature is then switched on in the superblock,
+//!   as `tune2fs -O extent` does, so that the later files are extent-mapped;
+//! * the other files are created next, in setup order.
+//!
+//! Templates are cached too (keyed by geometry and setup, at most [`SETUP_CACHE`] of them, the
+//! oldest dropped first): minimization and repro runs reuse them. A cached template equals a
+//! rebuilt one, so the cache never changes a verdict.
+
+use super::pattern;
+use crate::dev::Disk;
+use crate::error::Result;
+use crate::format::superblock::EXT4_FEATURE_INCOMPAT_EXTENTS;
+use crate::fs::mkfs::{mkfs, MkfsOpts};
+use crate::fs::{Fs, MountOpts};
+use crate::scenario::{FileSetup, Geometry};
+use crate::units::Pblk;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, OnceLock};
+
+/// Most templates with setup files kept.
+pub const SETUP_CACHE: usize = 64;
+
+/// The key of a base: (block size, size, mkfs extents, metadata_csum, journal blocks).
+type BaseKey = (u32, u64, bool, bool, u32);
+
+fn bases() -> &'static Mutex<BTreeMap<BaseKey, Disk>> {
+    static BASES: OnceLock<Mutex<BTreeMap<BaseKey, Disk>>> = OnceLock::new();
+    BASES.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// The setup cache: key text → template, and the insertion order.
+type SetupCache = (BTreeMap<String, Disk>, VecDeque<String>);
+
+fn setups() -> &'static Mutex<SetupCache> {
+    static SETUPS: OnceLock<Mutex<SetupCache>> = OnceLock::new();
+    SETUPS.get_or_init(|| Mutex::new((BTreeMap::new(), VecDeque::new())))
+}
+
+/// The poisoned, frozen base for `geo` made with or without the extent feature.
+pub fn base(geo: &Geometry, extents: bool) -> Result<Disk> {
+    let key = (
+        geo.block_size,
+        geo.size_bytes,
+        extents,
+        geo.metadata_csum,
+        geo.journal_blocks,
+    );
+    if let Some(d) = lock(bases()).get(&key) {
+        return Ok(d.clone());
+    }
+    let disk = build_base(geo, extents)?;
+    lock(bases()).insert(key, disk.clone());
+    Ok(disk)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a half-inserted entry: recover the guard.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// mkfs, then poison every block free in the block bitmaps, then freeze.
+fn build_base(geo: &Geometry, extents: bool) -> Result<Disk> {
+    let opts = MkfsOpts {
+        size_bytes: geo.size_bytes,
+        block_size: geo.block_size,
+        extents,
+        metadata_csum: geo.metadata_csum,
+        journal_blocks: Some(geo.journal_blocks),
+        ..MkfsOpts::default()
+    };
+    let mut fs = Fs::mount(mkfs(&opts)?, MountOpts { read_only: true })?;
+    let first = u64::from(fs.sb.s_first_data_block);
+    let mut free = Vec::new();
+    for b in first..fs.sb.s_blocks_count {
+        if fs.block_is_free(Pblk(b))? {
+            free.push(b);
+        }
+    }
+    let mut dev = fs.unmount()?;
+    let bs = geo.block_size as usize;
+    for b in free {
+        dev.write(Pblk(b), &pattern::poison_block(b, bs))?;
+    }
+    dev.freeze();
+    Ok(dev)
+}
+
+/// The template of a scenario with `setup` on `geo` (module doc): unmounted, log cleared.
+pub fn template(geo: &Geometry, setup: &[FileSetup]) -> Result<Disk> {
+    let key = format!("{geo:?}{setup:?}");
+    if let Some(d) = lock(setups()).0.get(&key) {
+        return Ok(d.clone());
+    }
+    let disk = build_template(geo, setup)?;
+    let mut cache = lock(setups());
+    if cache.1.len() >= SETUP_CACHE {
+        if let Some(old) = cache.1.pop_front() {
+            cache.0.remove(&old);
+        }
+    }
+    cache.0.insert(key.clone(), disk.clone());
+    cache.1.push_back(key);
+    Ok(disk)
+}
+
+fn build_template(geo: &Geometry, setup: &[FileSetup]) -> Result<Disk> {
+    if setup.is_empty() {
+        return base(geo, geo.extents);
+    }
+    let switch = geo.extents && setup.iter().any(|f| f.indirect);
+    let mut fs = Fs::mount(base(geo, geo.extents && !switch)?, MountOpts::default())?;
+    let (first, second): (Vec<&FileSetup>, Vec<&FileSetup>) =
+        setup.iter().partition(|f| f.indirect || !geo.extents);
+    make_files(&mut fs, &first)?;
+    if switch {
+        // tune2fs -O extent: only the feature bit changes; existing files stay indirect.
+        fs.sb.s_feature_incompat |= EXT4_FEATURE_INCOMPAT_EXTENTS;
+        fs = Fs::mount(fs.unmount()?, MountOpts::default())?;
+    }
+    make_files(&mut fs, &second)?;
+    let mut dev = fs.unmount()?;
+    dev.clear_log();
+    Ok(dev)
+}
+
+fn make_files(fs: &mut Fs, files: &[&FileSetup]) -> Result<()> {
+    for f in files {
+        let ino = fs.create(&format!("/f{}", f.file), 0o644)?;
+        for &(off, len, tag) in &f.writes {
+            fs.write_file(ino, off, &pattern::data(f.file, tag, off, len as usize))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::inode::EXT4_EXTENTS_FL;
+
+    fn geo(extents: bool) -> Geometry {
+        Geometry {
+            size_bytes: 4 << 20,
+            extents,
+            ..Geometry::default()
+        }
+    }
+
+    #[test]
+    fn free_blocks_are_poisoned_and_bases_are_shared() {
+        let a = base(&geo(false), false).unwrap();
+        let b = base(&geo(false), false).unwrap();
+        assert!(a.shares_base_with(&b));
+        assert_eq!(a.overlay_blocks(), 0);
+        let mut fs = Fs::mount(a, MountOpts { read_only: true }).unwrap();
+        let last = fs.sb.s_blocks_count - 1;
+        assert!(fs.block_is_free(Pblk(last)).unwrap());
+        let blk = fs.dev.peek_block(Pblk(last));
+        assert_eq!(&blk[..], &pattern::poison_block(last, 1024)[..]);
+        // Metadata (the superblock) is not poisoned.
+        assert!(!pattern::has_poison(&fs.dev.peek_block(Pblk(1)), 0));
+    }
+
+    #[test]
+    fn setup_files_indirect_then_extents() {
+        let setup = vec![
+            FileSetup {
+                file: 3,
+                indirect: false,
+                writes: vec![(0, 10, 1)],
+            },
+            FileSetup {
+                file: 1,
+                indirect: true,
+                writes: vec![(5000, 2000, 2)],
+            },
+        ];
+        let t = template(&geo(true), &setup).unwrap();
+        assert!(t.log().is_empty());
+        let mut fs = Fs::mount(t, MountOpts { read_only: true }).unwrap();
+        assert!(fs.has_extents());
+        let f1 = fs.resolve("/f1").unwrap();
+        let f3 = fs.resolve("/f3").unwrap();
+        assert!(f1 < f3, "indirect files are made first");
+        assert_eq!(fs.inode(f1).raw.i_flags & EXT4_EXTENTS_FL, 0);
+        assert_ne!(fs.inode(f3).raw.i_flags & EXT4_EXTENTS_FL, 0);
+        assert_eq!(
+            fs.read_file(f1, 5000, 2000).unwrap(),
+            pattern::data(1, 2, 5000, 2000)
+        );
+        // The cache gives an equal template.
+        let again = template(&geo(true), &setup).unwrap();
+        let mut fs2 = Fs::mount(again, MountOpts { read_only: true }).unwrap();
+        assert_eq!(fs2.resolve("/f1").unwrap(), f1);
+    }
+}
