@@ -189,7 +189,16 @@ fn pipeline(
         );
     }
     let leaks_ok = ctx.leak_windows.iter().any(|&(s, e)| s < k && k <= e);
-    let (ours, spotless) = if checks.fsck {
+    // An I/O error recorded by ext4_error() (EXT4_ERROR_FS, kept across replay as the kernel
+    // and e2fsck keep it): ext4 promises only that the next boot runs e2fsck, so the
+    // consistency oracles do not apply to this state; the data oracles still do.
+    let errors_recorded = crate::jbd2::read_fs_superblock(&mut crash.clone())
+        .is_ok_and(|sb| sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0)
+        || out.image.as_ref().is_some_and(|d| {
+            crate::jbd2::read_fs_superblock(&mut d.clone())
+                .is_ok_and(|sb| sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0)
+        });
+    let (ours, spotless) = if checks.fsck && !errors_recorded {
         consistency::check(&img, leaks_ok)
     } else {
         (Check::Unavailable("not run".into()), false)
