@@ -356,6 +356,35 @@ fn a_generated_s16_campaign_finds_stale_data() {
     panic!("3000 generated S16 executions found no stale data");
 }
 
+/// The first generated execution (of at most `max`) in which `oracle` fires with `bug` on.
+fn campaign_finds(bug: Bug, oracle: &str, max: u32) -> Option<u32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    (0..max).find(|_| {
+        let len = rng.random_range(64..4096);
+        let mut input = vec![0u8; len];
+        rng.fill(&mut input[..]);
+        let mut s = scenario_of(&input, "fixed", BugSet::of(&[bug]));
+        s.faults = Default::default();
+        let v = execute_with(&s, &quick());
+        v.findings.iter().any(|f| f.oracle == oracle)
+    })
+}
+
+#[test]
+fn generated_campaigns_find_the_migrate_bugs() {
+    let cases = [
+        (Bug::S3, "flag-on-disk"),
+        (Bug::S17, "migrate-result"),
+        (Bug::S5, "deadlock"),
+        (Bug::T4, "deadlock"),
+    ];
+    for (bug, oracle) in cases {
+        let at = campaign_finds(bug, oracle, 3000);
+        assert!(at.is_some(), "{bug}: no {oracle} in 3000 executions");
+        eprintln!("{bug} found as {oracle} at execution {}", at.unwrap());
+    }
+}
+
 fn repro_file(dir: &TempDir, name: &str, s: &Scenario) -> String {
     let p = dir.path(name);
     std::fs::write(&p, s.to_repro()).unwrap();
