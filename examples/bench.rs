@@ -25,6 +25,27 @@ fn main() {
 
     let template = mkfs(&opts).unwrap();
     let t = Instant::now();
+    let n = 200;
+    for _ in 0..n {
+        let mut dev = template.clone();
+        std::hint::black_box(e4fuzz::oracle::fsck::check(&mut dev).unwrap());
+    }
+    println!(
+        "fsck of a fresh 64 MiB image (in-process, no file load): {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
+    let load = std::env::temp_dir().join(format!("e4fuzz-bench-{}.img", std::process::id()));
+    template.save(&load).unwrap();
+    let t = Instant::now();
+    for _ in 0..10 {
+        std::hint::black_box(Fs::load_image(&load).unwrap());
+    }
+    println!(
+        "loading a 64 MiB image file into the simulated disk: {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3 / 10.0
+    );
+    let _ = std::fs::remove_file(&load);
+    let t = Instant::now();
     let n = 1_000_000;
     for _ in 0..n {
         std::hint::black_box(template.clone());

@@ -32,6 +32,8 @@ pub mod paths;
 pub mod walk;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -95,7 +95,9 @@ impl Fs {
     /// the filesystem is full.
     pub fn new_blocks(&mut self, h: &mut Handle, goal: Pblk, len: u32) -> Result<(Pblk, u32)> {
         assert!(len > 0);
-        if self.sb.s_free_blocks_count == 0 {
+        let request = self.alloc_requests;
+        self.alloc_requests += 1;
+        if self.sb.s_free_blocks_count == 0 || self.enospc_at == Some(request) {
             return Err(Error::NoSpace);
         }
         let first = u64::from(self.sb.s_first_data_block);

@@ -88,10 +88,33 @@ impl Fs {
         src: &[u8],
         extend: bool,
     ) -> Result<()> {
-        let mut h = self.journal_start(WRITE_CREDITS)?;
-        let res = self.write_begin_end(&mut h, ino, lblk, at, src, extend);
-        let stop = self.journal_stop(h);
-        res.and(stop)
+        let mut retries = 0;
+        loop {
+            let mut h = self.journal_start(WRITE_CREDITS)?;
+            let res = self.write_begin_end(&mut h, ino, lblk, at, src, extend);
+            self.journal_stop(h)?;
+            match res {
+                Err(Error::NoSpace) if self.should_retry_alloc(&mut retries)? => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Model of ext4_should_retry_alloc(): after an ENOSPC, if the running transaction holds
+    /// freed blocks that cannot be reused before it commits, commit it and let the caller retry
+    /// (at most 3 times, as the kernel does).
+    pub(crate) fn should_retry_alloc(&mut self, retries: &mut u32) -> Result<bool> {
+        *retries += 1;
+        let pending = self.journal.as_ref().is_some_and(|j| {
+            j.running
+                .as_ref()
+                .is_some_and(|t| !t.freed.is_empty() && t.updates == 0)
+        });
+        if *retries > 3 || !pending {
+            return Ok(false);
+        }
+        self.journal_commit()?;
+        Ok(true)
     }
 
     /// One block of ext4_write_begin() + copy + ext4_write_end() under an open handle: map
@@ -354,6 +377,7 @@ impl Fs {
         }
         let mut lblk = off / bs;
         let last = end.div_ceil(bs);
+        let mut retries = 0;
         while lblk < last {
             let mut h = self.journal_start(WRITE_CREDITS)?;
             let want =
@@ -374,6 +398,9 @@ impl Fs {
                 self.mark_inode_dirty(&mut h, ino).map(|()| m.len)
             });
             let stop = self.journal_stop(h);
+            if matches!(res, Err(Error::NoSpace)) && self.should_retry_alloc(&mut retries)? {
+                continue;
+            }
             lblk += u64::from(res?);
             stop?;
         }

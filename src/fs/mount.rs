@@ -50,6 +50,12 @@ pub struct Fs {
     pub aborted: bool,
     /// The seeded bugs switched on (see [`crate::profile`]); empty for the real kernel behaviour.
     pub bugs: crate::profile::BugSet,
+    /// ENOSPC injection: the block allocation request with this index (counted from the
+    /// mount) fails with `Error::NoSpace`, as if the filesystem were full. Set it with
+    /// [`Fs::inject_enospc`].
+    pub(crate) enospc_at: Option<u64>,
+    /// Block allocation requests so far (for `enospc_at`).
+    pub(crate) alloc_requests: u64,
     /// The in-memory orphan list (`sbi->s_orphan`), head first, in on-disk chain order.
     pub(crate) orphans: Vec<Ino>,
 }
@@ -112,6 +118,8 @@ impl Fs {
             journal: None,
             aborted: false,
             orphans: Vec::new(),
+            enospc_at: None,
+            alloc_requests: 0,
             bugs: crate::profile::BugSet::NONE,
             sb,
         };
@@ -194,6 +202,12 @@ impl Fs {
             }
         }
         Ok(out)
+    }
+
+    /// Make the `after`-th block allocation request from now (0 = the next one) fail with
+    /// `Error::NoSpace`; `None` clears the injection.
+    pub fn inject_enospc(&mut self, after: Option<u64>) {
+        self.enospc_at = after.map(|n| self.alloc_requests + n);
     }
 
     /// Block size in bytes.

@@ -41,9 +41,11 @@ pub(crate) fn write_runs(fs: &mut Fs, ino: Ino, runs: &[(u32, u32)]) {
     }
 }
 
-/// `tune2fs -O extent`, in memory.
+/// `tune2fs -O extent`: the feature bit, written to the superblock and made durable.
 pub(crate) fn enable_extents(fs: &mut Fs) {
     fs.sb.s_feature_incompat |= EXT4_FEATURE_INCOMPAT_EXTENTS;
+    fs.commit_super().unwrap();
+    fs.dev.flush().unwrap();
 }
 
 /// A 1 KiB-block filesystem with an indirect file `/f` holding `runs`; with `extent_feature`

@@ -161,3 +161,50 @@ fn crash_points_extents_match_e2fsck_replay() {
     }
     check_crash_points("jcrash-ext", true);
 }
+
+/// A write error on the journal during a commit aborts the journal: the filesystem turns
+/// read-only (every later call fails with `Aborted`), and a remount recovers the last committed
+/// state (the fsynced file is intact, the failed transaction is gone) with e2fsck clean.
+#[test]
+fn eio_during_commit_aborts_and_remount_recovers() {
+    use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen, Zone};
+    let opts = MkfsOpts {
+        size_bytes: 8 << 20,
+        ..MkfsOpts::default()
+    };
+    let mut fs = Fs::mount(mkfs(&opts).unwrap(), MountOpts::default()).unwrap();
+    let a = fs.create("/a", 0o644).unwrap();
+    let data = pattern(21, 30_000);
+    fs.write_file(a, 0, &data).unwrap();
+    fs.fsync(a).unwrap();
+    let b = fs.create("/b", 0o644).unwrap();
+    fs.write_file(b, 0, &pattern(22, 5000)).unwrap();
+    let rule = FaultRule::new(FaultOp::Write, FaultWhen::Always).in_zone(Zone::Journal);
+    fs.dev.set_fault_plan(FaultPlan {
+        rules: vec![rule],
+        crash_at_write: None,
+    });
+    assert!(
+        matches!(fs.fsync(b), Err(e4fuzz::Error::Io(_))),
+        "the commit's journal write fails"
+    );
+    assert!(fs.aborted);
+    assert_eq!(fs.write_file(a, 0, b"x"), Err(e4fuzz::Error::Aborted));
+    assert_eq!(fs.create("/c", 0o644).err(), Some(e4fuzz::Error::Aborted));
+    // Power off: only what was durable survives; mount replays the last committed state.
+    fs.dev.set_fault_plan(FaultPlan::none());
+    let crash = fs.dev.crash_image(&CrashFates::AllLost);
+    let mut fs = Fs::mount(crash, MountOpts::default()).unwrap();
+    let a = fs.resolve("/a").unwrap();
+    assert_eq!(fs.read_file(a, 0, 30_000).unwrap(), data);
+    assert!(
+        matches!(fs.resolve("/b"), Err(e4fuzz::Error::NotFound(_))),
+        "b's transaction never committed"
+    );
+    if have_e2fsprogs("eio_during_commit_aborts_and_remount_recovers") {
+        let t = TempDir::new("eio");
+        let img = t.path("img");
+        fs.unmount().unwrap().save(&img).unwrap();
+        assert_e2fsck_clean(&img);
+    }
+}

@@ -1,6 +1,7 @@
 //! e4fuzz integration tests: one test binary (so linking happens once). Tests that need
 //! e2fsprogs skip with a message when it is missing.
 
+mod alloc;
 mod cli;
 mod corpus;
 mod extents;
@@ -8,7 +9,8 @@ mod fsck;
 mod harness;
 mod indirect;
 mod journal;
-mod migrate;
+mod kernel_reads;
+pub(crate) mod migrate;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;

@@ -7,7 +7,7 @@
 //! single-extent files, and its refusals. The kernel referee (`chattr +e` / `chattr -e` on a
 //! loop mount) is in [`kernel`].
 
-mod kernel;
+pub(crate) mod kernel;
 
 use crate::util::*;
 use e4fuzz::dev::Zone;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A loop device attached to an image and mounted; undone on drop.
-struct Mounted {
+pub(crate) struct Mounted {
     dir: PathBuf,
     loopdev: String,
     mounted: bool,
@@ -25,7 +25,7 @@ struct Mounted {
 
 impl Mounted {
     /// `losetup --find --show IMG` then `mount LOOP DIR`. The image must pass `e2fsck -fn`.
-    fn new(img: &Path, dir: &Path) -> Option<Mounted> {
+    pub(crate) fn new(img: &Path, dir: &Path) -> Option<Mounted> {
         let (st, out) = e2fsck(img);
         assert_eq!(st, 0, "refusing to mount an image e2fsck rejects:\n{out}");
         Mounted::new_unchecked(img, dir)
@@ -59,12 +59,12 @@ impl Mounted {
         m.mounted.then_some(m)
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.join(p.trim_start_matches('/'))
     }
 
     /// Unmount now (sync first); the guard then only detaches.
-    fn umount(mut self) {
+    pub(crate) fn umount(mut self) {
         sh("sync", &[]);
         let st = Command::new("umount").arg(&self.dir).status().unwrap();
         assert!(st.success(), "umount {}", self.dir.display());
@@ -89,7 +89,7 @@ fn sh(cmd: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// Whether loop mounts work here; prints the skip reason when not.
-fn loop_mounts_work(test: &str, dir: &Path) -> bool {
+pub(crate) fn loop_mounts_work(test: &str, dir: &Path) -> bool {
     if !have_e2fsprogs(test) {
         return false;
     }
