@@ -165,6 +165,18 @@ impl Fs {
         Ok(())
     }
 
+    /// Model of ext4_error() with `errors=continue` (the mkfs default): a metadata I/O error
+    /// is recorded in the superblock (`EXT4_ERROR_FS`, written at once with FUA by
+    /// ext4_commit_super()) so that the next boot runs e2fsck; the operation fails with the
+    /// error, and the filesystem keeps going with no promise of consistency.
+    pub(crate) fn ext4_error(&mut self, e: Error) -> Error {
+        if !self.opts.read_only && self.sb.s_state & crate::format::superblock::EXT4_ERROR_FS == 0 {
+            self.sb.s_state |= crate::format::superblock::EXT4_ERROR_FS;
+            let _ = self.commit_super();
+        }
+        e
+    }
+
     /// Model of ext4_abort()/ext4_handle_error() after a journal abort: the filesystem turns
     /// read-only and records the error in the superblock (written directly, best effort).
     pub(crate) fn journal_abort(&mut self, e: Error) -> Error {
@@ -173,10 +185,7 @@ impl Fs {
         }
         self.aborted = true;
         self.sb.s_state |= crate::format::superblock::EXT4_ERROR_FS;
-        let bytes = self.sb.to_bytes();
-        let _ = self
-            .dev
-            .write_bytes(crate::format::superblock::SUPERBLOCK_OFFSET, &bytes);
+        let _ = self.commit_super();
         e
     }
 
@@ -212,7 +221,10 @@ impl Fs {
             if blk.0 >= self.sb.s_blocks_count {
                 return Err(crate::error::CorruptKind::BlockOutOfRange(blk).into());
             }
-            let data = self.dev.read_block_as(blk, zone)?.to_vec();
+            let data = match self.dev.read_block_as(blk, zone) {
+                Ok(d) => d.to_vec(),
+                Err(e) => return Err(self.ext4_error(e)),
+            };
             self.bufs.map.insert(
                 blk.0,
                 Buffer {

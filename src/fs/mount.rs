@@ -245,8 +245,10 @@ impl Fs {
         if let Some(b) = self.bufs.map.get_mut(&blk.0) {
             b.data[off..off + bytes.len()].copy_from_slice(&bytes);
         }
-        self.dev.write_bytes(sbf::SUPERBLOCK_OFFSET, &bytes)?;
-        Ok(())
+        // __ext4_commit_super(): REQ_SYNC | REQ_FUA.
+        let mut block = self.dev.peek_block(blk).to_vec();
+        block[off..off + bytes.len()].copy_from_slice(&bytes);
+        self.dev.write_fua_as(blk, &block, Zone::Superblock)
     }
 
     /// Model of ext4_put_super(): write back everything, commit and checkpoint the journal,
