@@ -1,5 +1,5 @@
-//! The harness: run one [`Scenario`](crate::scenario::Scenario) to a [`Verdict`], minimize a failing scenario, and run a
-//! campaign. It parses no command-line flags (that is `cli`'s job).
+//! The harness: run one [`Scenario`](crate::scenario::Scenario) to a [`Verdict`], minimize a
+//! failing scenario, and run a campaign. It parses no command-line flags (that is `cli`'s job).
 //!
 //! # One execution ([`execute`])
 //!
@@ -9,6 +9,7 @@
 //!   → crash states: replay_log(k) + crash_image(fates) harness/states.rs
 //!       → recover → recover again (idempotent?) → mount (orphan cleanup) → unmount
 //!       → recover again (nothing to do?) → fsck → files against the model
+//!       (the image half is cached per execution by crash-image content)
 //!   → flag scan of every write                         oracle/flags.rs
 //!   → Verdict
 //! ```
@@ -29,7 +30,10 @@
 //! | `migrate-atomicity`, `kernel` | not implemented: the content half of atomicity is `data-loss` (a migration changes no byte), the structure half `fsck`/`leak` |
 //!
 //! A finding of `fsck`, `leak` or `checksum` is reported only if e2fsck also complains about
-//! the image (when e2fsck is installed); the others need no confirmation.
+//! the image (when e2fsck is installed); the others need no confirmation. A state whose
+//! superblock records errors (`EXT4_ERROR_FS`, set by the engine's `ext4_error()` on a metadata
+//! I/O error) gets no consistency check: ext4 then promises only that e2fsck runs at the next
+//! boot.
 //!
 //! Everything is deterministic: the same scenario and options give the same verdict and trace.
 
@@ -160,7 +164,8 @@ pub struct ExecOpts {
     pub e2fsck_sample: bool,
     /// Confirm `fsck`/`leak`/`checksum` findings with e2fsck (when installed).
     pub confirm: bool,
-    /// Keep the images of the last crash state (for `repro --export`).
+    /// Keep the images of the first crash state with a finding, else the last one (for
+    /// `repro --export`).
     pub keep_images: bool,
 }
 

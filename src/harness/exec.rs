@@ -19,6 +19,7 @@ use crate::oracle::flags;
 use crate::profile::{BugSet, Profile};
 use crate::scenario::repro::op_line;
 use crate::scenario::{Op, Scenario};
+use crate::units::Pblk;
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -231,6 +232,14 @@ fn crash_states(
     } else {
         crash_points(n, s.crash.fates_seed, ctx.opts.max_crash_states)
     };
+    // The blocks the workload wrote: where two crash images can differ.
+    let written: Vec<Pblk> = dev
+        .written_blocks()
+        .map(|(b, _)| b)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut cache = states::StateCache::new();
     let mut images = None;
     for (idx, &k) in points.iter().enumerate() {
         let crash = if k == n {
@@ -248,7 +257,8 @@ fn crash_states(
             e2fsck: last && ctx.opts.e2fsck_sample,
         };
         let before = v.findings.len();
-        let out = states::check_state(&crash, k, checks, ctx, v);
+        let fp = states::fingerprint(&crash, &written);
+        let out = states::check_state_cached(&crash, Some(fp), k, checks, ctx, v, &mut cache);
         v.crash_states += 1;
         if ctx.opts.trace {
             let _ = writeln!(trace, "crash at log {k}/{n}: {}", out.summary);

@@ -16,12 +16,14 @@ use super::consistency::{self, Check};
 use super::exec::{finding, guarded};
 use super::workload::OpRecord;
 use super::{ExecOpts, Verdict};
+use crate::crc::crc32c_raw;
 use crate::dev::{Disk, LogEntry, LogOp, Zone};
 use crate::fs::{Fs, MountOpts};
 use crate::oracle::crash::{self, oracle_of, Problem};
 use crate::oracle::model::Model;
 use crate::profile::BugSet;
 use crate::units::Pblk;
+use std::collections::BTreeMap;
 
 /// What the states of one execution share.
 pub struct StateCtx<'a> {
@@ -70,6 +72,7 @@ pub struct StateOutcome {
 }
 
 /// A problem and whether e2fsck must confirm it.
+#[derive(Clone)]
 struct Pending {
     problem: Problem,
     confirm: bool,
@@ -85,7 +88,44 @@ pub struct Checks {
     pub e2fsck: bool,
 }
 
-/// Check the crash image `crash` of log index `k` (module doc); findings go to `v`.
+/// What the image half of the pipeline (everything but the file checks, which depend on the
+/// crash point) gave for one crash image. A deterministic function of the image's content, the
+/// checks run and the leak allowance, so an execution reuses it for equal images
+/// ([`StateCache`]).
+#[derive(Clone, Default)]
+pub struct Stage {
+    problems: Vec<Pending>,
+    /// The last image reached (recovered, or unmounted).
+    image: Option<Disk>,
+    /// Whether the pipeline reached the unmounted image (the file checks need it).
+    unmounted: bool,
+    summary: String,
+}
+
+/// Stages of one execution, by (content fingerprint of the crash image, fsck, e2fsck, leaks
+/// allowed).
+pub type StateCache = BTreeMap<(u64, bool, bool, bool), Stage>;
+
+/// A fingerprint of `crash`'s content at the blocks the workload wrote (`written`): the only
+/// blocks where two crash images of one execution can differ.
+pub fn fingerprint(crash: &Disk, written: &[Pblk]) -> u64 {
+    let (mut a, mut b) = (0u32, 0x9E37_79B9u32);
+    for &blk in written {
+        let data = crash.peek_block(blk);
+        a = crc32c_raw(crc32c_raw(a, &le64(blk.0)), &data);
+        b = crc32c_raw(crc32c_raw(b, &data), &le64(blk.0));
+    }
+    u64::from(a) << 32 | u64::from(b)
+}
+
+fn le64(v: u64) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    crate::bytes::write_u64le(&mut out, 0, v);
+    out
+}
+
+/// Check the crash image `crash` of log index `k` (module doc); findings go to `v`. `fp`: its
+/// [`fingerprint`], to reuse the image half from `cache` (`None`: no reuse).
 pub fn check_state(
     crash: &Disk,
     k: usize,
@@ -93,18 +133,76 @@ pub fn check_state(
     ctx: &StateCtx<'_>,
     v: &mut Verdict,
 ) -> StateOutcome {
-    let mut out = StateOutcome::default();
-    let mut found = Vec::new();
-    let r = guarded(|| pipeline(crash, k, checks, ctx, &mut found, &mut out));
-    if let Err(msg) = r {
-        found.push(Pending {
-            problem: Problem {
-                oracle: "panic",
-                cause: msg,
-            },
-            confirm: false,
-        });
+    check_state_cached(crash, None, k, checks, ctx, v, &mut StateCache::new())
+}
+
+/// [`check_state`] with a cache of image halves.
+pub fn check_state_cached(
+    crash: &Disk,
+    fp: Option<u64>,
+    k: usize,
+    checks: Checks,
+    ctx: &StateCtx<'_>,
+    v: &mut Verdict,
+    cache: &mut StateCache,
+) -> StateOutcome {
+    let leaks_ok = ctx.leak_windows.iter().any(|&(s, e)| s < k && k <= e);
+    let key = fp.map(|fp| (fp, checks.fsck, checks.e2fsck, leaks_ok));
+    let stage = match key.and_then(|key| cache.get(&key)) {
+        Some(stage) => stage.clone(),
+        None => {
+            let mut stage = Stage::default();
+            if let Err(msg) = guarded(|| image_half(crash, checks, leaks_ok, ctx, &mut stage)) {
+                stage.problems.push(Pending {
+                    problem: Problem {
+                        oracle: "panic",
+                        cause: msg,
+                    },
+                    confirm: false,
+                });
+            }
+            if let Some(key) = key {
+                cache.insert(key, stage.clone());
+            }
+            stage
+        }
+    };
+    let mut found = stage.problems;
+    if let (true, Some(img)) = (stage.unmounted, &stage.image) {
+        match guarded(|| crash::check_files(img.clone(), ctx.model, k)) {
+            Ok(problems) => found.extend(problems.into_iter().map(|problem| Pending {
+                confirm: matches!(problem.oracle, "fsck" | "checksum"),
+                problem,
+            })),
+            Err(msg) => found.push(Pending {
+                problem: Problem {
+                    oracle: "panic",
+                    cause: msg,
+                },
+                confirm: false,
+            }),
+        }
     }
+    let mut out = StateOutcome {
+        summary: stage.summary,
+        image: stage.image,
+    };
+    report(found, crash, k, ctx, v, &mut out);
+    if out.summary.is_empty() {
+        out.summary = "ok".into();
+    }
+    out
+}
+
+/// Confirm (where needed) and record the problems of one state.
+fn report(
+    found: Vec<Pending>,
+    crash: &Disk,
+    k: usize,
+    ctx: &StateCtx<'_>,
+    v: &mut Verdict,
+    out: &mut StateOutcome,
+) {
     let at = last_op_before(ctx.records, k);
     for p in found {
         let f = finding(
@@ -124,10 +222,6 @@ pub fn check_state(
         }
         v.push(f);
     }
-    if out.summary.is_empty() {
-        out.summary = "ok".into();
-    }
-    out
 }
 
 /// The (thread, index) of the last op that started before log index `k`.
@@ -139,16 +233,10 @@ fn last_op_before(records: &[OpRecord], k: usize) -> Option<(usize, usize)> {
         .map(|r| (r.thread, r.index))
 }
 
-fn pipeline(
-    crash: &Disk,
-    k: usize,
-    checks: Checks,
-    ctx: &StateCtx<'_>,
-    found: &mut Vec<Pending>,
-    out: &mut StateOutcome,
-) {
+/// Recover, recover again, mount, unmount, recover again, run the checkers.
+fn image_half(crash: &Disk, checks: Checks, leaks_ok: bool, ctx: &StateCtx<'_>, st: &mut Stage) {
     let mut push = |oracle: &'static str, cause: String, confirm: bool| {
-        found.push(Pending {
+        st.problems.push(Pending {
             problem: Problem { oracle, cause },
             confirm,
         })
@@ -157,7 +245,7 @@ fn pipeline(
     match crate::jbd2::recover(&mut d) {
         Err(e) => return push(oracle_of(&e), format!("recovery: {e}"), true),
         Ok(info) => {
-            out.summary = if info.replayed {
+            st.summary = if info.replayed {
                 format!("replayed {} transaction(s)", info.transactions())
             } else {
                 "journal clean".into()
@@ -167,10 +255,10 @@ fn pipeline(
             }
         }
     }
-    out.image = Some(d.clone());
     if let Some(why) = rewrites(&d) {
         push("fsck", format!("recovery is not idempotent: {why}"), false);
     }
+    st.image = Some(d.clone());
     let mut fs = match Fs::mount(d, MountOpts::default()) {
         Ok(fs) => fs,
         Err(e) => return push(oracle_of(&e), format!("mount after recovery: {e}"), true),
@@ -180,7 +268,6 @@ fn pipeline(
         Ok(d) => d,
         Err(e) => return push(oracle_of(&e), format!("unmount after recovery: {e}"), true),
     };
-    out.image = Some(img.clone());
     if let Some(why) = rewrites(&img) {
         push(
             "fsck",
@@ -188,16 +275,13 @@ fn pipeline(
             false,
         );
     }
-    let leaks_ok = ctx.leak_windows.iter().any(|&(s, e)| s < k && k <= e);
     // An I/O error recorded by ext4_error() (EXT4_ERROR_FS, kept across replay as the kernel
     // and e2fsck keep it): ext4 promises only that the next boot runs e2fsck, so the
     // consistency oracles do not apply to this state; the data oracles still do.
-    let errors_recorded = crate::jbd2::read_fs_superblock(&mut crash.clone())
-        .is_ok_and(|sb| sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0)
-        || out.image.as_ref().is_some_and(|d| {
-            crate::jbd2::read_fs_superblock(&mut d.clone())
-                .is_ok_and(|sb| sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0)
-        });
+    let errors_recorded = [crash, &img]
+        .into_iter()
+        .chain(st.image.as_ref())
+        .any(errors_recorded);
     let (ours, spotless) = if checks.fsck && !errors_recorded {
         consistency::check(&img, leaks_ok)
     } else {
@@ -211,10 +295,17 @@ fn pipeline(
             push("e2fsck", format!("our checker is clean but {cause}"), false);
         }
     }
-    for p in crash::check_files(img, ctx.model, k) {
-        let confirm = matches!(p.oracle, "fsck" | "checksum");
-        push(p.oracle, p.cause, confirm);
-    }
+    st.image = Some(img);
+    st.unmounted = true;
+}
+
+/// Whether the superblock of `d` records errors (`EXT4_ERROR_FS`).
+fn errors_recorded(d: &Disk) -> bool {
+    use crate::format::superblock::{Superblock, EXT4_ERROR_FS, SUPERBLOCK_OFFSET};
+    let bs = u64::from(d.block_size());
+    let (blk, off) = (SUPERBLOCK_OFFSET / bs, (SUPERBLOCK_OFFSET % bs) as usize);
+    let data = d.peek_block(Pblk(blk));
+    Superblock::parse(&data[off..off + 1024]).is_ok_and(|sb| sb.s_state & EXT4_ERROR_FS != 0)
 }
 
 /// Recover a copy of `d`: `None` if that changes nothing, else what it changed.
@@ -258,6 +349,23 @@ mod tests {
         assert!(rewrites(&crash).is_some());
         crate::jbd2::recover(&mut crash).unwrap();
         assert_eq!(rewrites(&crash), None);
+    }
+
+    #[test]
+    fn leak_windows_end_at_the_next_commit_block() {
+        let mut d = crate::dev::Disk::new(1024, 64);
+        d.set_zone_map(crate::dev::ZoneMap::new().with(Pblk(32), 32, Zone::Journal));
+        let b = vec![1u8; 1024];
+        for blk in [1, 33, 2] {
+            d.write(Pblk(blk), &b).unwrap(); // 0, 1, 2
+        }
+        d.flush().unwrap(); // 3
+        d.write_fua(Pblk(34), &b).unwrap(); // 4: a commit block
+        d.write(Pblk(3), &b).unwrap(); // 5
+        let log = d.log();
+        assert_eq!(leak_windows(&[(0, 2)], log), vec![(0, 4)]);
+        assert_eq!(leak_windows(&[(1, 5)], log), vec![(1, 6)]);
+        assert_eq!(leak_windows(&[], log), vec![]);
     }
 
     #[test]

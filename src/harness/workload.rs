@@ -724,6 +724,38 @@ mod tests {
     }
 
     #[test]
+    fn migrate_results_are_judged_against_the_inode() {
+        let f = |extents, sectors| MigrateFacts { extents, sectors };
+        let judge = |r: Result<OpValue>, b, a| {
+            judge_migrate(2, MigrateTo::Extents, &r, (b, a), (0, 1)).map(|f| (f.oracle, f.cause))
+        };
+        assert_eq!(judge(Ok(OpValue::Ret(0)), f(false, 8), f(true, 8)), None);
+        assert_eq!(
+            judge(Ok(OpValue::Ret(0)), f(false, 8), f(false, 8)),
+            Some((
+                "migrate-result",
+                "migrate f2 to extents returned 0 but the inode did not change format".into()
+            ))
+        );
+        assert_eq!(judge(Err(Error::Again), f(false, 8), f(false, 10)), None);
+        assert_eq!(
+            judge(Err(Error::Again), f(false, 8), f(false, 8))
+                .unwrap()
+                .0,
+            "spurious-eagain"
+        );
+        assert_eq!(
+            judge(Err(Error::Again), f(false, 8), f(true, 10))
+                .unwrap()
+                .0,
+            "migrate-result"
+        );
+        // An I/O error after the swap leaves the inode converted, as in the kernel.
+        let io = Error::host("x");
+        assert_eq!(judge(Err(io), f(false, 8), f(true, 8)), None);
+    }
+
+    #[test]
     fn migrate_runs_with_locks_and_keeps_the_content() {
         use crate::scenario::{FileSetup, Geometry};
         let s = Scenario {

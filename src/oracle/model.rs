@@ -2,17 +2,20 @@
 //! state, redb's "live reference") and what a crash may legitimately leave of it (TigerBeetle's
 //! checker split, and redb's "durable reference").
 //!
-//! The model replays the ops the engine ran, in the order they ran, with their outcome. For
-//! every file it keeps:
+//! The model replays the ops the engine ran, in the order they completed, with their outcome
+//! (ops interleave at the scheduler's yield points; see "What it does not model"). For every
+//! file it keeps:
 //!
 //! * the live state: existence, `i_size`, and the content of every non-hole block;
 //! * the history a crash can show, each entry stamped with its [`Origin`] (the device log index
 //!   at the start of the op that made it): every content each block ever had (*versions*),
 //!   ranges of blocks that became holes, sizes (points and, for `fallocate`, intervals),
 //!   existence changes;
-//! * durability points: the live state at the end of each successful `fsync` of the file or
-//!   `sync`, with the log index the op ended at;
-//! * the ops that changed the file (for "not touched since the fsync").
+//! * durability points: the live state at the *start* of each successful `fsync` of the file or
+//!   `sync` ([`Model::begin`]), with the log index the op ended at;
+//! * the ops that changed the file, with their completion number: one that completed after an
+//!   fsync started and that the crash may show voids that fsync's point (the fsync may have
+//!   missed part of it, or it changed the file since).
 //!
 //! An op writing several blocks is modelled block by block, as the engine does it (one handle
 //! per block): a crash may show any prefix of it.
@@ -34,9 +37,11 @@
 //!   and a file block mapped to one is not judged. The kernel does the same: after a failed
 //!   writeback the page is clean, and a later commit (`data_err=ignore`, or an fsync that already
 //!   consumed the error) makes the mapping durable over whatever the block held.
-//! * Concurrency inside an op: ops are applied atomically in the order they completed, which is
-//!   exact while the executor interleaves at op granularity.
-//! * `migrate` changes no content, so it is only a touch.
+//! * Concurrency inside ops: an op is applied whole when it completes. That is exact for ops on
+//!   one file that the kernel serializes (`i_rwsem`); two changes of one file that overlap in
+//!   time (`page_mkwrite` against anything) taint the file ([`Model::taint`], decided by the
+//!   harness), since their blocks may have changed in either order.
+//! * `migrate` changes no content, so it is only a touch (its own oracles judge the mapping).
 
 use crate::dev::Block;
 use crate::harness::pattern;
