@@ -9,6 +9,7 @@
 //! | [`journal`] | the bytes of the journal area | recovery: no panic, idempotent (a second run writes nothing) |
 //! | [`indirect_map`] | a sequence of file operations | an indirect-mapped file equals a byte model after every operation |
 //! | [`extent_tree`] | a sequence of file operations | the same on an extent-mapped file (with fallocate) |
+//! | [`scenario`] | a whole scenario (threads, schedule, crash, faults) | every oracle of the harness: a finding panics |
 
 use crate::dev::{Disk, Zone};
 use crate::fs::mkfs::{mkfs, MkfsOpts};
@@ -294,6 +295,44 @@ pub fn model_ops(extents: bool, data: &[u8]) {
     Fs::mount(dev, MountOpts { read_only: true }).expect("remount");
 }
 
+/// The profile and seeded bugs the `scenario` target runs with, read once from
+/// `E4FUZZ_PROFILE` (default `fixed`) and `E4FUZZ_BUG` (comma-separated ids).
+///
+/// # Panics
+/// On an unknown profile or bug id: a misconfigured fuzzing job should stop at once.
+pub fn env_profile() -> crate::profile::Profile {
+    use crate::profile::{Bug, BugSet, Profile};
+    static PROFILE: OnceLock<Profile> = OnceLock::new();
+    *PROFILE.get_or_init(|| {
+        let name = std::env::var("E4FUZZ_PROFILE").unwrap_or_else(|_| "fixed".into());
+        let p = Profile::by_name(&name)
+            .unwrap_or_else(|| panic!("E4FUZZ_PROFILE: unknown profile {name:?}"));
+        let bugs = std::env::var("E4FUZZ_BUG").unwrap_or_default();
+        let set = bugs
+            .split(',')
+            .filter(|b| !b.trim().is_empty())
+            .fold(BugSet::NONE, |s, b| {
+                s.with(Bug::parse(b).unwrap_or_else(|| panic!("E4FUZZ_BUG: unknown bug {b:?}")))
+            });
+        p.with_bugs(set)
+    })
+}
+
+/// Target `scenario`: the full harness. The bytes decode to a valid scenario
+/// (`Scenario::from_fuzz_bytes`), which runs with the profile of [`env_profile`]; any finding of
+/// any oracle panics with the finding, so the fuzzer saves the input, and `e4fuzz repro
+/// ARTIFACT --profile P --bug ID` replays it.
+pub fn scenario(data: &[u8]) {
+    let mut s = crate::scenario::Scenario::from_fuzz_bytes(data);
+    let p = env_profile();
+    s.profile = p.name.to_string();
+    s.bugs = p.bugs;
+    let v = crate::harness::execute(&s);
+    if let Some(f) = v.findings.first() {
+        panic!("finding: {} — {}", f.oracle, f.cause);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +351,13 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn scenario_target_is_quiet_on_the_default_engine() {
+        for input in xorshift_inputs(30, 400) {
+            scenario(&input);
+        }
     }
 
     #[test]

@@ -41,3 +41,8 @@ fn indirect_map_corpus() {
 fn extent_tree_corpus() {
     replay("extent_tree", e4fuzz::targets::extent_tree);
 }
+
+#[test]
+fn scenario_corpus() {
+    replay("scenario", e4fuzz::targets::scenario);
+}
