@@ -155,6 +155,8 @@ pub enum CorruptKind {
     Other(&'static str),
     /// A block being freed is already free in the bitmap (mapped twice, or a bad pointer).
     FreeingFreeBlock(Pblk),
+    /// An inode being freed is already free in the inode bitmap.
+    FreeingFreeInode(Ino),
     /// A block being freed lies outside the filesystem or in group metadata
     /// (`ext4_inode_block_valid()` fails).
     FreeingSystemBlock(Pblk),
@@ -310,6 +312,7 @@ impl fmt::Display for CorruptKind {
             JournalInode(w) => write!(f, "journal inode: {w}"),
             Other(w) => write!(f, "{w}"),
             FreeingFreeBlock(b) => write!(f, "freeing block {b}, which is already free"),
+            FreeingFreeInode(i) => write!(f, "freeing inode {i}, which is already free"),
             FreeingSystemBlock(b) => write!(f, "freeing block {b}, which is not a data block"),
             IndirectBlockCircular { ino, pblk } => {
                 write!(f, "inode {ino}: circular indirect block {pblk}")

@@ -4,7 +4,7 @@
 //! parent's group when it has a free inode, else the next groups in order.
 
 use crate::dev::Zone;
-use crate::error::{Error, Result};
+use crate::error::{CorruptKind, Error, Result};
 use crate::format::bitmap;
 use crate::format::group_desc::EXT4_BG_INODE_UNINIT;
 use crate::format::inode::{self as fi, Inode};
@@ -156,11 +156,11 @@ impl Fs {
         let g = self.inode_group(ino);
         let bit = (ino.0 - 1) % self.sb.s_inodes_per_group;
         let blk = self.read_inode_bitmap(g)?;
+        if !bitmap::test_bit(&self.bufs.map[&blk.0].data, bit) {
+            // ext4_free_inode(): "bit already cleared for inode" is ext4_error(), not a BUG.
+            return Err(self.ext4_error(CorruptKind::FreeingFreeInode(ino).into()));
+        }
         self.get_write_access(h, blk, Zone::Bitmap)?;
-        assert!(
-            bitmap::test_bit(self.buf_mut(blk), bit),
-            "freeing free inode {ino}"
-        );
         bitmap::clear_bit(self.buf_mut(blk), bit);
         let bits = self.bufs.map[&blk.0].data.clone();
         let gd = &mut self.gds[g.0 as usize];

@@ -14,4 +14,5 @@ pub(crate) mod migrate;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;
+mod repros;
 mod util;
