@@ -85,25 +85,41 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The deduplication key: the oracle and the cause with every number replaced by `#`, so
-    /// one bug found at different blocks or inodes counts once.
+    /// The deduplication key: the oracle and the cause with every number (decimal, or a word
+    /// starting with a digit such as `0x1f2e`) replaced by `#`, so one bug found at different
+    /// blocks, inodes or checksums counts once.
     pub fn key(&self) -> String {
         let mut key = String::from(self.oracle);
         key.push(':');
-        let mut in_num = false;
-        for c in self.cause.chars() {
-            if c.is_ascii_digit() {
-                if !in_num {
-                    key.push('#');
-                }
-                in_num = true;
-            } else {
-                in_num = false;
-                key.push(c);
+        let mut word = String::new();
+        for c in self.cause.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_alphanumeric() {
+                word.push(c);
+                continue;
             }
+            key.push_str(&normalize_word(&word));
+            word.clear();
+            key.push(c);
         }
+        key.pop();
         key
     }
+}
+
+/// `#` for a word that starts with a digit; else the word with each run of digits as `#`.
+fn normalize_word(word: &str) -> String {
+    if word.starts_with(|c: char| c.is_ascii_digit()) {
+        return "#".into();
+    }
+    let mut out = String::new();
+    for c in word.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
 }
 
 impl fmt::Display for Finding {
@@ -190,5 +206,31 @@ impl Default for ExecOpts {
             confirm: true,
             keep_images: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(cause: &str) -> String {
+        Finding {
+            oracle: "checksum",
+            op_index: None,
+            crash_point: None,
+            cause: cause.into(),
+        }
+        .key()
+    }
+
+    #[test]
+    fn keys_forget_numbers_hex_values_and_file_indices() {
+        assert_eq!(
+            key("PR_5_INODE_BITMAP_CSUM_INVALID: inode bitmap checksum 0xdd4c does not match (3 problems)"),
+            "checksum:PR_#_INODE_BITMAP_CSUM_INVALID: inode bitmap checksum # does not match (# problems)"
+        );
+        assert_eq!(key("f2 block 17: x"), key("f7 block 4096: x"));
+        assert_ne!(key("f2 block 17: x"), key("f2 block 17: y"));
+        assert_eq!(key("a1b22c"), "checksum:a#b#c");
     }
 }

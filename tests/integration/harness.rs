@@ -13,7 +13,7 @@ use e4fuzz::harness::{execute_with, pattern, ExecOpts, FsckScope, Verdict};
 use e4fuzz::oracle::crash::check_files;
 use e4fuzz::oracle::flags::check_log;
 use e4fuzz::profile::{Bug, BugSet};
-use e4fuzz::scenario::{FileSetup, Geometry, Op, Scenario};
+use e4fuzz::scenario::{FileSetup, Geometry, MigrateTo, Op, Scenario};
 use e4fuzz::units::Pblk;
 use rand::{Rng, SeedableRng};
 
@@ -379,6 +379,51 @@ fn generated_campaigns_find_the_migrate_bugs() {
         assert!(at.is_some(), "{bug}: no {oracle} in 3000 executions");
         eprintln!("{bug} found as {oracle} at execution {}", at.unwrap());
     }
+}
+
+/// A migration walked while reads of the same file run: with thread v1's marker (S2) the
+/// lookups clear it and the swap fails with EAGAIN although nothing was allocated.
+fn migrate_with_reads(profile: &str) -> Scenario {
+    let read = |off| Op::Read {
+        file: 2,
+        off,
+        len: 100,
+    };
+    Scenario {
+        profile: profile.into(),
+        setup: vec![FileSetup {
+            file: 2,
+            indirect: true,
+            writes: vec![
+                (0, 4000, 1),
+                (300 * 1024, 3000, 2),
+                (80_000 * 1024, 1000, 3),
+            ],
+        }],
+        threads: vec![
+            vec![Op::Migrate {
+                file: 2,
+                to: MigrateTo::Extents,
+            }],
+            vec![read(0), read(300 * 1024), read(0)],
+        ],
+        schedule: (0..32).collect(),
+        ..Scenario::default()
+    }
+}
+
+#[test]
+fn s2_gives_a_spurious_eagain_and_the_merged_patch_does_not() {
+    let v = execute_with(&migrate_with_reads("thread-v1"), &quick());
+    let f = v.findings.iter().find(|f| f.oracle == "spurious-eagain");
+    let f = f.unwrap_or_else(|| panic!("{:?}\n{}", v.findings, v.trace));
+    assert_eq!(f.op_index, Some((0, 0)));
+    assert!(f
+        .cause
+        .starts_with("migrate f2 to extents failed with EAGAIN but nothing was allocated"));
+    let v = execute_with(&migrate_with_reads("merged-2008"), &quick());
+    assert!(v.is_clean(), "{:?}\n{}", v.findings, v.trace);
+    assert!(v.trace.contains("migrate f2 to=extents"), "{}", v.trace);
 }
 
 fn repro_file(dir: &TempDir, name: &str, s: &Scenario) -> String {
