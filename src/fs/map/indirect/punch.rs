@@ -36,6 +36,7 @@ use crate::format::indirect::EXT4_NDIR_BLOCKS;
 use crate::fs::map::indirect::block_to_path;
 use crate::fs::map::indirect::truncate::Shared;
 use crate::fs::{Fs, Handle};
+use crate::profile::Bug;
 use crate::units::{Ino, Lblk};
 
 impl Fs {
@@ -102,15 +103,22 @@ impl Fs {
         offsets2: &[usize; 4],
         n2: usize,
     ) -> Result<()> {
+        let s14 = self.bugs.has(Bug::S14);
         let mut sh2 = self.find_shared(ino, n2, offsets2)?;
         if sh2.top != 0 {
             if sh2.partial == 0 {
                 // S14 fix 1: the end starts its top-level subtree; nothing before it in that
                 // subtree, but the levels in between still go (the old code returned here).
+                if s14 {
+                    return Ok(());
+                }
                 return self.free_whole_subtrees(h, ino, offsets0, n, n2);
             }
             // S14 fix 2: the end's top grows from an indirect block — the rest of the shared
             // branch is still cleared below (the old code did `partial2--` here).
+            if s14 {
+                sh2.partial -= 1;
+            }
         } else {
             // find_shared() points at the last pointer a truncate would keep; the end of a
             // punch keeps the pointer after it.
@@ -131,9 +139,11 @@ impl Fs {
         offsets2: &[usize; 4],
         n: usize,
     ) -> Result<()> {
+        let s14 = self.bugs.has(Bug::S14);
         let sh = self.find_shared(ino, n, offsets)?;
         let mut sh2 = self.find_shared(ino, n, offsets2)?;
-        if sh.top != 0 {
+        // S14 fix 4 (the old code never freed the start's top here).
+        if sh.top != 0 && !s14 {
             // S14 fix 4: free the start's top, but only if the end is not inside it.
             let level = sh.partial.min(sh2.partial);
             let subtree = (0..=level).all(|i| offsets[i] == offsets2[i]);
@@ -141,8 +151,9 @@ impl Fs {
                 self.free_shared_top(h, ino, &sh, n)?;
             }
         }
-        if sh2.top == 0 {
-            // S14 fix 5: only without a top does the end keep the pointer after `p`.
+        if sh2.top == 0 || s14 {
+            // S14 fix 5: only without a top does the end keep the pointer after `p` (the old
+            // code stepped past it unconditionally).
             sh2.chain[sh2.partial].p += 1;
         }
         self.punch_converge(h, ino, &sh, &sh2, n)
@@ -159,6 +170,7 @@ impl Fs {
         sh2: &Shared,
         n: usize,
     ) -> Result<()> {
+        let s14 = self.bugs.has(Bug::S14);
         let (mut partial, mut partial2) = (sh.partial, sh2.partial);
         while partial > 0 || partial2 > 0 {
             let depth = n - 1 - partial;
@@ -170,11 +182,12 @@ impl Fs {
                 return self.free_branches(h, ino, bh, a.p + 1, b.p, depth);
             }
             // S14 fix 3: bring the chains to the same level, then walk them in step.
-            if partial > 0 && depth <= depth2 {
+            // (The old code stepped both chains regardless of their depths.)
+            if partial > 0 && (depth <= depth2 || s14) {
                 self.clear_start_link(h, ino, sh, partial, n)?;
                 partial -= 1;
             }
-            if partial2 > 0 && depth2 <= depth {
+            if partial2 > 0 && (depth2 <= depth || s14) {
                 self.clear_end_link(h, ino, sh2, partial2, n)?;
                 partial2 -= 1;
             }
@@ -258,7 +271,22 @@ mod tests {
     /// indirect block whose range lies inside the punch gone, every one outside it kept,
     /// `i_blocks` exact and no block leaked. Returns the layouts before and after.
     #[track_caller]
-    fn punch(t: &mut TestFs, set: &[u32], start: u32, end: u32) -> (Layout, Layout) {
+    /// The corner cases of the five S14 fixes: (tag, file blocks, punch start, punch end).
+    pub(super) fn corner_cases() -> Vec<(&'static str, Vec<u32>, u32, u32)> {
+        vec![
+            ("s14-1", wide(), 100, T0),
+            ("s14-2", wide(), 700, T0 + SUB + 5),
+            ("s14-3", wide(), D0 + 1, D0 + 5 * 256),
+            (
+                "s14-4",
+                vec![T0, T0 + SUB + 512 + 7, T0 + 2 * SUB + 1000],
+                T0 + SUB + 512,
+                T0 + 2 * SUB + 1000,
+            ),
+        ]
+    }
+
+    pub(super) fn punch(t: &mut TestFs, set: &[u32], start: u32, end: u32) -> (Layout, Layout) {
         let ino = t.file_with(set);
         let before = t.layout(ino);
         let cov = coverage(t, ino, set);
@@ -457,5 +485,44 @@ mod tests {
         }
         let (st, out) = t.save_and_fsck();
         assert_eq!(st, 0, "{out}");
+    }
+}
+
+#[cfg(test)]
+mod s14_tests {
+    //! The S14 switch re-introduces the pre-6f30b7e37a82 ext4_ind_remove_space(): the corner
+    //! cases that the fixes address then punch the wrong blocks, which the independent walk of
+    //! the map, the freed-block check and the accounting check (in `tests::punch`) observe.
+    use super::tests::{corner_cases, punch};
+    use crate::fs::map::indirect::testutil::TestFs;
+    use crate::profile::{Bug, BugSet};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    #[test]
+    fn s14_switch_punches_the_wrong_blocks_in_the_fixed_corner_cases() {
+        let (mut wrong, mut total) = (0, 0);
+        for (tag, set, start, end) in corner_cases() {
+            let Some(mut t) = TestFs::new(tag, 1024) else {
+                return;
+            };
+            t.fs.bugs = BugSet::of(&[Bug::S14]);
+            total += 1;
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let r = catch_unwind(AssertUnwindSafe(|| punch(&mut t, &set, start, end)));
+            std::panic::set_hook(hook);
+            wrong += usize::from(r.is_err());
+        }
+        assert!(
+            wrong >= 3,
+            "only {wrong} of {total} corner cases went wrong with S14"
+        );
+        // And without the switch every one of them is right (the `tests` module checks each).
+        for (tag, set, start, end) in corner_cases() {
+            let Some(mut t) = TestFs::new(tag, 1024) else {
+                return;
+            };
+            punch(&mut t, &set, start, end);
+        }
     }
 }
