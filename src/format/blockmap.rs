@@ -94,6 +94,27 @@ pub struct WalkCtx<'a> {
     pub read: &'a mut dyn FnMut(Pblk) -> Result<Vec<u8>>,
 }
 
+/// Walk inode `ino`'s block map with the filesystem's geometry from `sb` (the common case of
+/// [`walk`]: `i_block` and the format flag from the inode record).
+pub fn walk_inode(
+    sb: &crate::format::superblock::Superblock,
+    ino: Ino,
+    inode: &crate::format::inode::Inode,
+    csum_seed: Option<u32>,
+    read: &mut dyn FnMut(Pblk) -> Result<Vec<u8>>,
+) -> Result<BlockMap> {
+    let mut ctx = WalkCtx {
+        ino,
+        block_size: sb.block_size(),
+        first_block: u64::from(sb.s_first_data_block),
+        nr_blocks: sb.s_blocks_count,
+        csum_seed,
+        read,
+    };
+    let extents = inode.i_flags & crate::format::inode::EXT4_EXTENTS_FL != 0;
+    walk(&mut ctx, &inode.i_block_bytes(), extents)
+}
+
 /// Walk the block map stored in `i_block` (60 bytes).
 pub fn walk(ctx: &mut WalkCtx<'_>, i_block: &[u8; 60], extents: bool) -> Result<BlockMap> {
     let mut map = BlockMap::default();

@@ -172,26 +172,10 @@ impl Fs {
         use crate::format::blockmap;
         let raw = self.iget(jino)?.raw.clone();
         let seed = self.sb.metadata_csum().then(|| self.inode(jino).csum_seed);
-        let (bs, first, nr) = (
-            self.block_size(),
-            u64::from(self.sb.s_first_data_block),
-            self.sb.s_blocks_count,
-        );
+        let bs = self.block_size();
         let dev = &mut self.dev;
         let mut read = |b: Pblk| dev.read_block_as(b, Zone::Journal).map(|d| d.to_vec());
-        let mut ctx = blockmap::WalkCtx {
-            ino: jino,
-            block_size: bs,
-            first_block: first,
-            nr_blocks: nr,
-            csum_seed: seed,
-            read: &mut read,
-        };
-        let map = blockmap::walk(
-            &mut ctx,
-            &raw.i_block_bytes(),
-            raw.i_flags & crate::format::inode::EXT4_EXTENTS_FL != 0,
-        )?;
+        let map = blockmap::walk_inode(&self.sb, jino, &raw, seed, &mut read)?;
         let nblocks = raw.i_size / u64::from(bs);
         let mut out = Vec::with_capacity(nblocks as usize);
         for l in 0..nblocks {

@@ -29,7 +29,7 @@ use super::model::{Expect, FileState, Model};
 use crate::dev::{Block, Disk};
 use crate::error::Error;
 use crate::format::blockmap::{self, BlockMap};
-use crate::format::inode::{self as fi, EXT4_ROOT_INO};
+use crate::format::inode::EXT4_ROOT_INO;
 use crate::fs::{Fs, MountOpts};
 use crate::harness::pattern;
 use crate::scenario::MAX_FILES;
@@ -108,26 +108,9 @@ pub fn check_files(dev: Disk, model: &Model, k: usize) -> Vec<Problem> {
 fn find(fs: &mut Fs, ino: Ino) -> crate::Result<Found> {
     let raw = fs.iget(ino)?.raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
-    let (bs, first, nr) = (
-        fs.block_size(),
-        u64::from(fs.sb.s_first_data_block),
-        fs.sb.s_blocks_count,
-    );
     let dev = &fs.dev;
     let mut read = |b: Pblk| Ok(dev.peek_block(b).to_vec());
-    let mut ctx = blockmap::WalkCtx {
-        ino,
-        block_size: bs,
-        first_block: first,
-        nr_blocks: nr,
-        csum_seed: seed,
-        read: &mut read,
-    };
-    let map = blockmap::walk(
-        &mut ctx,
-        &raw.i_block_bytes(),
-        raw.i_flags & fi::EXT4_EXTENTS_FL != 0,
-    )?;
+    let map = blockmap::walk_inode(&fs.sb, ino, &raw, seed, &mut read)?;
     Ok(Found {
         ino,
         size: raw.i_size,
