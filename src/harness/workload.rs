@@ -97,6 +97,9 @@ pub struct Ran {
     pub res: Option<Result<OpValue>>,
     /// The inode before and after a migration.
     pub migrate: Option<(MigrateFacts, MigrateFacts)>,
+    /// A retried `ext4_ext_migrate()` attempt (profile `fixed`) that failed with `-EAGAIN`
+    /// although `i_blocks` did not change during it: (attempt number from 1, `i_blocks`).
+    pub spurious_retry: Option<(u32, u64)>,
 }
 
 /// An op in flight or done, as the overlap rules need it.
@@ -303,6 +306,13 @@ impl Book {
         let res = ran.res;
         if let (Op::Migrate { file, to }, Some(r), Some(f)) = (op, &res, ran.migrate) {
             self.live.extend(judge_migrate(*file, *to, r, f, (t, i)));
+        }
+        if let (Op::Migrate { file, .. }, Some((attempt, sectors))) = (op, ran.spurious_retry) {
+            let cause = format!(
+                "migrate f{file} to extents: attempt {attempt} failed with EAGAIN (retried) but \
+                 nothing was allocated in the file meanwhile (i_blocks {sectors} before and after)"
+            );
+            self.live.push(finding("spurious-eagain", Some((t, i)), None, cause));
         }
         self.running.retain(|r| r.3.seq != origin.seq);
         if let Some(Err(Error::Io(e))) = &res {
@@ -532,6 +542,7 @@ pub async fn run_op(cx: &Cx<Fs>, op: &Op, eagain_retries: u32) -> Ran {
     Ran {
         res: run_plain(cx, op).await,
         migrate: None,
+        spurious_retry: None,
     }
 }
 
@@ -543,6 +554,7 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
             return Ran {
                 res: Some(Err(e)),
                 migrate: None,
+                spurious_retry: None,
             }
         }
     };
@@ -556,13 +568,24 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
     // `i_rwsem`: before it, another migration of the file may still be running.
     let rw = cx.lock(i_rwsem(ino), Mode::Write).await;
     let before = cx.with(facts);
+    let mut spurious_retry = None;
     let r = match to {
         MigrateTo::Extents => {
+            let mut start = before;
             let mut r = migrate::ext_migrate(cx, ino).await;
-            for _ in 0..retries {
+            for attempt in 1..=retries {
                 if !matches!(r, Err(Error::Again)) {
                     break;
                 }
+                // Each attempt is one ext4_ext_migrate() call: its -EAGAIN is judged on its
+                // own, or the retry would hide a spurious one (S2) from the oracle.
+                let end = cx.with(facts);
+                if let (None, Some(s), Some(e)) = (spurious_retry, start, end) {
+                    if s.sectors == e.sectors {
+                        spurious_retry = Some((attempt, e.sectors));
+                    }
+                }
+                start = end;
                 r = migrate::ext_migrate(cx, ino).await;
             }
             r
@@ -574,6 +597,7 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
     Ran {
         res: Some(r.map(OpValue::Ret)),
         migrate: before.zip(after),
+        spurious_retry,
     }
 }
 
