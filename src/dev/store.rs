@@ -139,7 +139,7 @@ impl Store {
 
 /// Whether every byte of `data` is zero.
 pub(crate) fn is_zero(data: &[u8]) -> bool {
-    data.iter().all(|&b| b == 0)
+    crate::bytes::is_zero(data)
 }
 
 #[cfg(test)]

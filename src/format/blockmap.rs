@@ -64,6 +64,12 @@ impl BlockMap {
         (r.lblk <= lblk).then(|| (r.pblk + u64::from(lblk - r.lblk), r.unwritten))
     }
 
+    fn push_opt(&mut self, run: Option<Run>) {
+        if let Some(run) = run {
+            self.push(run);
+        }
+    }
+
     fn push(&mut self, run: Run) {
         if let Some(last) = self.runs.last_mut() {
             if last.lblk + last.len == run.lblk
@@ -166,25 +172,42 @@ fn walk_ind_block(
     let buf = (ctx.read)(Pblk(u64::from(blk)))?;
     let n = u64::from(ctx.block_size / 4);
     let span = n.pow(u32::from(level) - 1);
+    if level == 1 {
+        return push_data_ptrs(ctx, &buf, base, map);
+    }
     for (i, p) in indirect::ptrs(&buf).enumerate() {
-        if p == 0 {
-            continue;
-        }
-        let lblk = base + i as u64 * span;
-        if level == 1 {
-            check_ptr(ctx, p)?;
-            let lblk =
-                u32::try_from(lblk).map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
-            map.push(Run {
-                lblk,
-                pblk: u64::from(p),
-                len: 1,
-                unwritten: false,
-            });
-        } else {
-            walk_ind_block(ctx, p, level - 1, lblk, map)?;
+        if p != 0 {
+            walk_ind_block(ctx, p, level - 1, base + i as u64 * span, map)?;
         }
     }
+    Ok(())
+}
+
+/// The data pointers of a level-1 indirect block from logical block `base`, each checked,
+/// pushed as runs of physically contiguous blocks (one push per run, not per pointer).
+fn push_data_ptrs(ctx: &WalkCtx<'_>, buf: &[u8], base: u64, map: &mut BlockMap) -> Result<()> {
+    let mut run: Option<Run> = None;
+    for (i, p) in indirect::ptrs(buf).enumerate() {
+        if p == 0 {
+            map.push_opt(run.take());
+            continue;
+        }
+        check_ptr(ctx, p)?;
+        match &mut run {
+            Some(r) if r.pblk + u64::from(r.len) == u64::from(p) => r.len += 1,
+            _ => {
+                let lblk = u32::try_from(base + i as u64)
+                    .map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
+                map.push_opt(run.replace(Run {
+                    lblk,
+                    pblk: u64::from(p),
+                    len: 1,
+                    unwritten: false,
+                }));
+            }
+        }
+    }
+    map.push_opt(run);
     Ok(())
 }
 

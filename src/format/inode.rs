@@ -471,7 +471,7 @@ pub fn inode_csum_verify(fs_seed: u32, ino: Ino, raw: &[u8], inode_size: usize) 
     } else {
         calculated &= 0xFFFF;
     }
-    provided == calculated || raw[..EXT4_GOOD_OLD_INODE_SIZE].iter().all(|&b| b == 0)
+    provided == calculated || crate::bytes::is_zero(&raw[..EXT4_GOOD_OLD_INODE_SIZE])
 }
 
 #[cfg(test)]

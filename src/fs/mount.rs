@@ -177,13 +177,20 @@ impl Fs {
         let mut read = |b: Pblk| dev.read_block_as(b, Zone::Journal).map(|d| d.to_vec());
         let map = blockmap::walk_inode(&self.sb, jino, &raw, seed, &mut read)?;
         let nblocks = raw.i_size / u64::from(bs);
+        u32::try_from(nblocks).map_err(|_| CorruptKind::JournalInode("too large"))?;
         let mut out = Vec::with_capacity(nblocks as usize);
-        for l in 0..nblocks {
-            let l = u32::try_from(l).map_err(|_| CorruptKind::JournalInode("too large"))?;
-            match map.lookup(l) {
-                Some((p, false)) => out.push(Pblk(p)),
-                _ => return Err(CorruptKind::JournalInode("hole in the journal").into()),
+        for run in &map.runs {
+            if out.len() as u64 >= nblocks {
+                break;
             }
+            if u64::from(run.lblk) != out.len() as u64 || run.unwritten {
+                break;
+            }
+            let take = u64::from(run.len).min(nblocks - out.len() as u64);
+            out.extend((0..take).map(|k| Pblk(run.pblk + k)));
+        }
+        if (out.len() as u64) < nblocks {
+            return Err(CorruptKind::JournalInode("hole in the journal").into());
         }
         Ok(out)
     }

@@ -175,7 +175,7 @@ fn save_for_check(dev: &Disk, path: &std::path::Path) -> crate::Result<()> {
         let data = dev.peek_block(crate::units::Pblk(b));
         let poison =
             data.starts_with(pattern::POISON_MAGIC) && crate::bytes::read_u64le(&data, 8) == b;
-        if poison || data.iter().all(|&x| x == 0) {
+        if poison || crate::bytes::is_zero(&data) {
             continue;
         }
         file.seek(SeekFrom::Start(b * bs)).map_err(host)?;

@@ -112,7 +112,7 @@ pub fn foreign(bytes: &[u8], at: usize, file: u8, file_off: u64) -> bool {
 /// a multiple of 8) look like: zeroes, poison of block N, data of fN tag T at byte O, or
 /// unrecognised bytes. For one-line causes.
 pub fn describe(bytes: &[u8], at: usize) -> String {
-    if bytes.iter().all(|&b| b == 0) {
+    if crate::bytes::is_zero(bytes) {
         return "zeroes".into();
     }
     let skip = (POISON_RECORD - at % POISON_RECORD) % POISON_RECORD;

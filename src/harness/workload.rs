@@ -312,7 +312,8 @@ impl Book {
                 "migrate f{file} to extents: attempt {attempt} failed with EAGAIN (retried) but \
                  nothing was allocated in the file meanwhile (i_blocks {sectors} before and after)"
             );
-            self.live.push(finding("spurious-eagain", Some((t, i)), None, cause));
+            self.live
+                .push(finding("spurious-eagain", Some((t, i)), None, cause));
         }
         self.running.retain(|r| r.3.seq != origin.seq);
         if let Some(Err(Error::Io(e))) = &res {

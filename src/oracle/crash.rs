@@ -267,7 +267,7 @@ fn versions(fs: &Fs, e: &Expect<'_>, file: u8, f: &Found, k: usize) -> Option<Pr
         for s in (0..vis).step_by(SECTOR) {
             let end = (s + SECTOR).min(vis);
             let got = &data[s..end];
-            let ok = (zero_ok && got.iter().all(|&b| b == 0))
+            let ok = (zero_ok && crate::bytes::is_zero(got))
                 || allowed.iter().any(|v| &v[s..end] == got);
             if !ok {
                 let cause = format!(

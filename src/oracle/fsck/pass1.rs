@@ -107,7 +107,7 @@ impl Fsck<'_> {
             let buf = self.block(blk);
             let count = ipb.min(n - b * ipb);
             let first = g * ipg + b * ipb + 1;
-            if first >= self.sb.first_ino() && buf.iter().all(|&x| x == 0) {
+            if first >= self.sb.first_ino() && crate::bytes::is_zero(&buf) {
                 continue; // never-used inodes: nothing to check
             }
             let insane = self.block_insane(&buf, first, count);
@@ -129,7 +129,7 @@ impl Fsck<'_> {
         let mut badness = 0;
         for k in 0..count as usize {
             let raw = &buf[k * isz..(k + 1) * isz];
-            if raw.iter().all(|&b| b == 0) {
+            if crate::bytes::is_zero(raw) {
                 continue;
             }
             let ino = first + k as u32;
@@ -175,7 +175,7 @@ impl Fsck<'_> {
     /// One inode record, in `e2fsck_pass1()`'s order.
     fn check_inode(&mut self, ino: u32, raw: &[u8], insane: bool, low_dtime: bool) {
         let first_ino = self.sb.first_ino();
-        if ino >= first_ino && raw.iter().all(|&b| b == 0) {
+        if ino >= first_ino && crate::bytes::is_zero(raw) {
             return;
         }
         self.stats.inodes_scanned += 1;
