@@ -27,7 +27,8 @@
 //! | `migrate-result`, `spurious-eagain` | [`workload`]: each migration ioctl's result against the inode before and after it |
 //! | `panic` | the engine panicked (caught per phase) |
 //! | `deadlock` | the scheduler found no runnable thread, or a lock-order inversion |
-//! | `migrate-atomicity`, `kernel` | not implemented: the content half of atomicity is `data-loss` (a migration changes no byte), the structure half `fsck`/`leak` |
+//! | `migrate-atomicity` | [`crate::oracle::atomicity`]: around an isolated migration every crash state keeps the file's start mapping (either format) |
+//! | `kernel` | [`crate::oracle::kernel`] via `e4fuzz repro --kernel` (loop mounts: not in campaigns) |
 //!
 //! A finding of `fsck`, `leak` or `checksum` is reported only if e2fsck also complains about
 //! the image (when e2fsck is installed); the others need no confirmation. A state whose

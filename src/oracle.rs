@@ -8,7 +8,9 @@
 //! | `data-loss`, `durability`, `stale-data` | [`crash`]: a recovered image's files against the model |
 //! | `flag-on-disk` | [`flags`]: every inode record written, home or journal |
 //! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
+//! | `migrate-atomicity` | [`atomicity`]: a crash around an isolated migration keeps the file's mapping |
 
+pub mod atomicity;
 pub mod crash;
 pub mod e2fsck;
 pub mod flags;

@@ -184,4 +184,24 @@ impl Fs {
     pub(crate) fn forget_inode(&mut self, ino: Ino) {
         self.inodes.remove(&ino);
     }
+
+    /// The in-core data mapping of a cached inode as `(lblk, pblk, len)` runs (unwritten
+    /// extents included), read without side effects: `i_block` from the in-core inode,
+    /// mapping blocks from the buffer cache or else peeked from the device (no read is logged
+    /// or faulted, no lock or marker is touched). `None` if the inode is not cached or its
+    /// map does not walk. The harness's view of the live mapping (the `migrate-atomicity`
+    /// oracle); not a kernel function.
+    pub fn peek_map(&self, ino: Ino) -> Option<Vec<(u32, u64, u32)>> {
+        let raw = &self.inodes.get(&ino)?.raw;
+        let bufs = &self.bufs;
+        let dev = &self.dev;
+        let mut read = |b: Pblk| -> Result<Vec<u8>> {
+            Ok(match bufs.map.get(&b.0) {
+                Some(buf) => buf.data.clone(),
+                None => dev.peek_block(b).to_vec(),
+            })
+        };
+        let map = crate::format::blockmap::walk_inode(&self.sb, ino, raw, None, &mut read).ok()?;
+        Some(map.runs.iter().map(|r| (r.lblk, r.pblk, r.len)).collect())
+    }
 }

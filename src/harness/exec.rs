@@ -116,12 +116,14 @@ pub fn execute_images(s: &Scenario, opts: &ExecOpts) -> (Verdict, Option<Images>
         .map(|r| (r.origin.start_log.unwrap_or(0), r.end_log))
         .collect();
     let windows = states::leak_windows(&migrations, w.dev.log());
+    let atomic = crate::oracle::atomicity::atomic_windows(&w.records, w.dev.log());
     let ctx = StateCtx {
         model: &w.model,
         records: &w.records,
         bugs: w.bugs,
         opts,
         leak_windows: &windows,
+        atomic_windows: &atomic,
     };
     let images = crash_states(s, &w.dev, w.crash_mode, &ctx, &mut v, &mut trace);
     finish_trace(&mut v, opts, trace);

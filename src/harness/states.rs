@@ -38,6 +38,8 @@ pub struct StateCtx<'a> {
     /// Log index ranges `(start, end]` in which a crash may leave leaks: from the start of a
     /// migration to the commit of its last transaction (see [`leak_windows`]).
     pub leak_windows: &'a [(usize, usize)],
+    /// The isolated migrations the `migrate-atomicity` oracle judges.
+    pub atomic_windows: &'a [crate::oracle::atomicity::AtomicWindow],
 }
 
 /// The crash points that may leave leaks: for each migration (start log index, end log
@@ -169,7 +171,7 @@ pub fn check_state_cached(
     };
     let mut found = stage.problems;
     if let (true, Some(img)) = (stage.unmounted, &stage.image) {
-        match guarded(|| crash::check_files(img.clone(), ctx.model, k)) {
+        match guarded(|| crash::check_files(img.clone(), ctx.model, k, ctx.atomic_windows)) {
             Ok(problems) => found.extend(problems.into_iter().map(|problem| Pending {
                 confirm: matches!(problem.oracle, "fsck" | "checksum"),
                 problem,
@@ -381,6 +383,7 @@ mod tests {
             },
             end_log: s,
             result: String::new(),
+            migrate_map: None,
         };
         let records = [rec(0, 0, 0), rec(1, 0, 5), rec(0, 1, 9)];
         assert_eq!(last_op_before(&records, 0), None);

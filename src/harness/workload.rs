@@ -47,6 +47,9 @@ pub struct OpRecord {
     pub end_log: usize,
     /// What it returned, one line.
     pub result: String,
+    /// For a migration: the file's data mapping `(lblk, pblk, len)` when it took `i_rwsem`
+    /// ([`Fs::peek_map`]; for the `migrate-atomicity` oracle).
+    pub migrate_map: Option<Vec<(u32, u64, u32)>>,
 }
 
 /// A workload that ran: the device after its last op (not unmounted: the crash comes next)
@@ -100,6 +103,8 @@ pub struct Ran {
     /// A retried `ext4_ext_migrate()` attempt (profile `fixed`) that failed with `-EAGAIN`
     /// although `i_blocks` did not change during it: (attempt number from 1, `i_blocks`).
     pub spurious_retry: Option<(u32, u64)>,
+    /// For a migration: the file's mapping when it took `i_rwsem`.
+    pub migrate_map: Option<Vec<(u32, u64, u32)>>,
 }
 
 /// An op in flight or done, as the overlap rules need it.
@@ -378,6 +383,7 @@ impl Book {
             origin,
             end_log,
             result: describe_result(&res),
+            migrate_map: ran.migrate_map,
         });
         !fs.dev.is_dead()
     }
@@ -398,6 +404,7 @@ impl Book {
                 origin,
                 end_log: fs.dev.log().len(),
                 result: describe_result(&res),
+                migrate_map: None,
             });
         }
     }
@@ -544,6 +551,7 @@ pub async fn run_op(cx: &Cx<Fs>, op: &Op, eagain_retries: u32) -> Ran {
         res: run_plain(cx, op).await,
         migrate: None,
         spurious_retry: None,
+        migrate_map: None,
     }
 }
 
@@ -556,6 +564,7 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
                 res: Some(Err(e)),
                 migrate: None,
                 spurious_retry: None,
+                migrate_map: None,
             }
         }
     };
@@ -569,6 +578,7 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
     // `i_rwsem`: before it, another migration of the file may still be running.
     let rw = cx.lock(i_rwsem(ino), Mode::Write).await;
     let before = cx.with(facts);
+    let migrate_map = cx.with(|fs| fs.peek_map(ino));
     let mut spurious_retry = None;
     let r = match to {
         MigrateTo::Extents => {
@@ -599,6 +609,7 @@ async fn migrate_op(cx: &Cx<Fs>, file: u8, to: MigrateTo, retries: u32) -> Ran {
         res: Some(r.map(OpValue::Ret)),
         migrate: before.zip(after),
         spurious_retry,
+        migrate_map,
     }
 }
 

@@ -25,6 +25,7 @@
 //! Bytes past `i_size` (never visible), blocks mapped past `i_size` (fsck's business), files
 //! other than `f0`..`f7`, and the content of tainted files ([`super::model`]) beyond the poison.
 
+use super::atomicity::{self, AtomicWindow};
 use super::model::{Expect, FileState, Model};
 use crate::dev::{Block, Disk};
 use crate::error::Error;
@@ -49,7 +50,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(oracle: &'static str, cause: String) -> Problem {
+    pub(crate) fn new(oracle: &'static str, cause: String) -> Problem {
         Problem { oracle, cause }
     }
 }
@@ -71,7 +72,7 @@ struct Found {
 
 /// Judge every scenario file of the unmounted, recovered image `dev` against `model` for a
 /// crash at log index `k`. Returns the problems (at most one per file), in file order.
-pub fn check_files(dev: Disk, model: &Model, k: usize) -> Vec<Problem> {
+pub fn check_files(dev: Disk, model: &Model, k: usize, windows: &[AtomicWindow]) -> Vec<Problem> {
     let mut fs = match Fs::mount(dev, MountOpts { read_only: true }) {
         Ok(fs) => fs,
         Err(e) => {
@@ -97,9 +98,9 @@ pub fn check_files(dev: Disk, model: &Model, k: usize) -> Vec<Problem> {
                 continue;
             }
         };
-        if let Some(p) = judge(&fs, model.expect(file, k), file, found.as_ref(), k) {
-            out.push(p);
-        }
+        let problem = judge(&fs, model.expect(file, k), file, found.as_ref(), k)
+            .or_else(|| atomicity::judge(windows, file, k, found.as_ref().map(|f| &f.map)));
+        out.extend(problem);
     }
     out
 }
@@ -336,7 +337,7 @@ mod tests {
     #[test]
     fn a_faithful_image_passes() {
         let (dev, model) = image();
-        assert_eq!(check_files(dev, &model, 0), vec![]);
+        assert_eq!(check_files(dev, &model, 0, &[]), vec![]);
     }
 
     #[test]
@@ -346,7 +347,7 @@ mod tests {
         let mut data = dev.peek_block(b).to_vec();
         data[300] ^= 1;
         dev.write(b, &data).unwrap();
-        let p = check_files(dev, &model, 0);
+        let p = check_files(dev, &model, 0, &[]);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].oracle, "data-loss");
         assert!(
@@ -364,7 +365,7 @@ mod tests {
         let mut data = dev.peek_block(b).to_vec();
         data[512..1024].copy_from_slice(&pattern::poison_block(b.0, 1024)[512..]);
         dev.write(b, &data).unwrap();
-        let p = check_files(dev, &model, 0);
+        let p = check_files(dev, &model, 0, &[]);
         assert_eq!(
             p,
             vec![Problem::new(
@@ -392,12 +393,15 @@ mod tests {
         let mut data = dev.peek_block(b).to_vec();
         data[..512].copy_from_slice(&pattern::data(1, 9, 0, 512));
         dev.write(b, &data).unwrap();
-        assert_eq!(check_files(dev.clone(), &model, 3), vec![]);
+        assert_eq!(check_files(dev.clone(), &model, 3, &[]), vec![]);
         // Before the write started, the new sector is not allowed.
-        assert_eq!(check_files(dev.clone(), &model, 0)[0].oracle, "data-loss");
+        assert_eq!(
+            check_files(dev.clone(), &model, 0, &[])[0].oracle,
+            "data-loss"
+        );
         // An fsync that ended at 5 makes the new version required.
         model.apply(&Op::Fsync { file: 1 }, origin(2, 3), 5, Outcome::Ok);
-        let p = check_files(dev, &model, 5);
+        let p = check_files(dev, &model, 5, &[]);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].oracle, "durability");
         assert!(
@@ -413,7 +417,7 @@ mod tests {
         let (dev, mut model) = image();
         model.apply(&Op::Unlink { file: 1 }, origin(1, 0), 4, Outcome::Ok);
         model.apply(&Op::Sync, origin(2, 4), 9, Outcome::Ok);
-        let p = check_files(dev.clone(), &model, 9);
+        let p = check_files(dev.clone(), &model, 9, &[]);
         assert_eq!(p[0].oracle, "durability");
         assert!(p[0].cause.contains("its unlink was made durable"));
         let (dev2, model2) = image();
@@ -421,7 +425,7 @@ mod tests {
         let ino = fs.resolve("/f1").unwrap();
         fs.truncate_file(ino, 1200).unwrap();
         let dev2 = fs.unmount().unwrap();
-        let p = check_files(dev2, &model2, 0);
+        let p = check_files(dev2, &model2, 0, &[]);
         assert_eq!(
             p,
             vec![Problem::new(

@@ -151,12 +151,12 @@ fn a_corrupted_data_block_is_data_loss() {
     let w = workload(&fsync_scenario());
     let mut img = recovered(&w);
     let n = w.dev.log().len();
-    assert_eq!(check_files(img.clone(), &w.model, n), vec![]);
+    assert_eq!(check_files(img.clone(), &w.model, n, &[]), vec![]);
     let b = pblk_of(&img, 1, 5);
     let mut data = img.peek_block(b).to_vec();
     data[100] ^= 0x40;
     img.write(b, &data).unwrap();
-    let p = check_files(img, &w.model, n);
+    let p = check_files(img, &w.model, n, &[]);
     assert_eq!(p.len(), 1, "{p:?}");
     // f1 was fsynced at the end: the durable state is required, byte for byte.
     assert_eq!(p[0].oracle, "durability");
@@ -172,7 +172,7 @@ fn a_corrupted_data_block_is_data_loss() {
     let mut data = img.peek_block(b).to_vec();
     data[10] ^= 0x40;
     img.write(b, &data).unwrap();
-    let p = check_files(img, &w.model, 1);
+    let p = check_files(img, &w.model, 1, &[]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].oracle, "data-loss");
     assert!(
@@ -191,7 +191,7 @@ fn poison_in_a_file_block_is_stale_data() {
     let mut data = img.peek_block(b).to_vec();
     data[512..].copy_from_slice(&pattern::poison_block(b.0, 1024)[512..]);
     img.write(b, &data).unwrap();
-    let p = check_files(img, &w.model, w.dev.log().len());
+    let p = check_files(img, &w.model, w.dev.log().len(), &[]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].oracle, "stale-data");
     assert_eq!(
@@ -274,6 +274,7 @@ fn a_dropped_commit_block_of_an_fsync_is_durability() {
         bugs: w.bugs,
         opts: &opts,
         leak_windows: &[],
+        atomic_windows: &[],
     };
     let mut v = Verdict::default();
     check_state(&crash, n, Checks::default(), &ctx, &mut v);
