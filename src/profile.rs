@@ -158,7 +158,25 @@ pub const BUGS: &[BugInfo] = &[
     },
 ];
 
+/// The class of an oracle, for "found by an oracle in its expected class": the consistency
+/// oracles (`fsck`, `leak`, `checksum`, `e2fsck`: the image is damaged), the content oracles
+/// (`data-loss`, `durability`, `stale-data`, `migrate-atomicity`: a file shows the wrong
+/// bytes or blocks), and every other oracle its own class.
+pub fn oracle_class(oracle: &str) -> &str {
+    match oracle {
+        "fsck" | "leak" | "checksum" | "e2fsck" => "consistency",
+        "data-loss" | "durability" | "stale-data" | "migrate-atomicity" => "content",
+        other => other,
+    }
+}
+
 impl Bug {
+    /// Whether `oracle` is in the class of one of the oracles expected to catch the bug.
+    pub fn expects(self, oracle: &str) -> bool {
+        let class = oracle_class(oracle);
+        self.info().oracles.iter().any(|o| oracle_class(o) == class)
+    }
+
     /// Every bug, in table order.
     pub const ALL: [Bug; 16] = [
         Bug::S1,
@@ -337,5 +355,8 @@ mod tests {
         }
         assert_eq!(Bug::parse("s14"), Some(Bug::S14));
         assert_eq!(BugSet::of(&[Bug::S2, Bug::T3]).to_string(), "S2,T3");
+        assert!(Bug::S1.expects("fsck") && Bug::S1.expects("durability"));
+        assert!(!Bug::S2.expects("fsck") && Bug::S2.expects("spurious-eagain"));
+        assert!(!Bug::S5.expects("data-loss"));
     }
 }

@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Check one execution in N with the external e2fsck.
     #[arg(long, value_name = "N")]
     e2fsck_sample: Option<u64>,
+    /// Stop once N distinct findings are reported (1: stop at the first, as libFuzzer does).
+    #[arg(long, value_name = "N")]
+    max_findings: Option<usize>,
     /// Print one JSON object at the end.
     #[arg(long)]
     json: bool,
@@ -107,6 +110,9 @@ pub fn run(a: RunArgs) -> Result<i32> {
     if a.jobs == 0 {
         return Err(Error::Invalid("--jobs must be at least 1".into()));
     }
+    if a.max_findings == Some(0) {
+        return Err(Error::Invalid("--max-findings must be at least 1".into()));
+    }
     let time = match (a.time, a.execs) {
         (Some(t), _) if !(t.is_finite() && t >= 0.0) => {
             return Err(Error::Invalid(format!("bad --time {t}")))
@@ -124,6 +130,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         jobs: a.jobs,
         out: a.out,
         e2fsck_sample: a.e2fsck_sample,
+        max_findings: a.max_findings,
     };
     let bar = Bar::new();
     let report = run_campaign(&opts, &bar)?;

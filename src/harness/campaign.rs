@@ -50,6 +50,8 @@ pub struct CampaignOpts {
     pub out: PathBuf,
     /// Check one execution in N with the external e2fsck (`None` or 0: never).
     pub e2fsck_sample: Option<u64>,
+    /// Stop once this many distinct findings are reported (`None`: run out the budget).
+    pub max_findings: Option<usize>,
 }
 
 /// One reported finding.
@@ -110,6 +112,10 @@ pub trait Progress: Sync {
     fn update(&self, execs: u64, crash_states: u64, findings: usize, elapsed: Duration);
     /// Called once per reported finding.
     fn found(&self, found: &Found);
+    /// Checked before each execution: true ends the campaign (default: never).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// No progress output.
@@ -182,7 +188,7 @@ fn worker(sh: &Shared<'_>, j: u64) {
     let o = sh.opts;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(WORKER_SEED_K).wrapping_add(j));
     let mut local = 0u64;
-    while !sh.stop.load(Ordering::Relaxed) {
+    while !sh.stop.load(Ordering::Relaxed) && !sh.progress.should_stop() {
         let n = sh.execs.fetch_add(1, Ordering::Relaxed);
         if o.execs.is_some_and(|max| n >= max) || o.time.is_some_and(|t| sh.start.elapsed() >= t) {
             sh.execs.fetch_sub(1, Ordering::Relaxed);
@@ -277,7 +283,11 @@ fn report(sh: &Shared<'_>, s: &Scenario, f: &Finding) -> Result<()> {
         time_s: sh.start.elapsed().as_secs_f64(),
     };
     sh.progress.found(&found);
-    lock(&sh.found).push(found);
+    let mut all = lock(&sh.found);
+    all.push(found);
+    if sh.opts.max_findings.is_some_and(|max| all.len() >= max) {
+        sh.stop.store(true, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -297,6 +307,7 @@ mod tests {
             jobs: 2,
             out: dir.clone(),
             e2fsck_sample: None,
+            max_findings: None,
         };
         let r = run_campaign(&opts, &Quiet).unwrap();
         assert_eq!(r.execs, 6);
