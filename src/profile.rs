@@ -82,7 +82,10 @@ pub const BUGS: &[BugInfo] = &[
         bug: Bug::S4,
         what: "EXTENTS_FL tested outside i_data_sem in the mapping path",
         origin: "c278bfecebfb",
-        oracles: &["panic", "fsck"],
+        // design.md lists panic and fsck; in the model a lookup that walks the new extent
+        // header as block pointers finds no valid pointer and reads a hole's zeroes (the
+        // kernel's "reads as hole" symptom), so data-loss catches it first.
+        oracles: &["panic", "fsck", "data-loss"],
     },
     BugInfo {
         bug: Bug::S5,
