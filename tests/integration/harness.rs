@@ -493,7 +493,29 @@ fn run_and_minimize_commands() {
     assert!(j["crash_states"].as_u64().unwrap() >= 30);
     assert!(j["elapsed_s"].as_f64().is_some());
     assert_eq!(j["findings"].as_array().unwrap().len(), 0);
-    for bad in [["--profile", "nope"], ["--bug", "S99"]] {
+    // --max-findings 1 stops at the first finding, long before the time budget.
+    let out = e4fuzz(&[
+        "run",
+        "--bug",
+        "S5",
+        "--time",
+        "300",
+        "--max-findings",
+        "1",
+        "--json",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["findings"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["findings"][0]["oracle"], "deadlock");
+    assert!(j["elapsed_s"].as_f64().unwrap() < 60.0, "{j}");
+    for bad in [
+        ["--profile", "nope"],
+        ["--bug", "S99"],
+        ["--max-findings", "0"],
+    ] {
         let out = e4fuzz(&["run", "--execs", "1", bad[0], bad[1]]);
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
