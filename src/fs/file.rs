@@ -8,7 +8,6 @@
 use crate::error::{Error, Result};
 use crate::format::inode as fi;
 use crate::fs::map::{MapFlags, EXT4_MAP_UNWRITTEN};
-use crate::fs::page::Page;
 use crate::fs::{Fs, Handle};
 use crate::units::{Ino, Lblk};
 
@@ -141,13 +140,9 @@ impl Fs {
         if m.is_new() {
             self.jbd2_inode_add_write(h, ino);
         }
-        let page = self.pages.map.entry((ino, lblk)).or_insert_with(|| Page {
-            data: if m.is_new() {
-                vec![0u8; bs]
-            } else {
-                old.unwrap_or_else(|| vec![0u8; bs])
-            },
-            dirty: false,
+        let page = self.pages.get_or_create(ino, lblk, || match m.is_new() {
+            true => vec![0u8; bs],
+            false => old.unwrap_or_else(|| vec![0u8; bs]),
         });
         page.data[at..at + src.len()].copy_from_slice(src);
         page.dirty = true;
@@ -299,11 +294,10 @@ impl Fs {
         if !m.is_mapped() && !self.pages.map.contains_key(&(ino, lblk)) {
             return Ok(());
         }
-        let mut data = self.read_block_of(ino, lblk)?;
-        data[from..to].fill(0);
-        self.pages
-            .map
-            .insert((ino, lblk), Page { data, dirty: true });
+        let data = self.read_block_of(ino, lblk)?;
+        let page = self.pages.get_or_create(ino, lblk, || data);
+        page.data[from..to].fill(0);
+        page.dirty = true;
         Ok(())
     }
 

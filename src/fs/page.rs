@@ -14,15 +14,48 @@ use std::collections::BTreeMap;
 pub(crate) struct Page {
     pub(crate) data: Vec<u8>,
     pub(crate) dirty: bool,
+    /// Which page this is (`struct page` identity): a page dropped by truncation and
+    /// created again at the same index is another page. Writeback that looked up a mapping
+    /// for one page must not write another page there (it holds the page lock in the kernel).
+    pub(crate) id: u64,
 }
 
 /// Cached file blocks by (inode, logical block).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PageCache {
     pub(crate) map: BTreeMap<(Ino, Lblk), Page>,
+    /// The next [`Page::id`].
+    next_id: u64,
 }
 
 impl PageCache {
+    /// The page at `(ino, lblk)`, created with `data()` (clean) if there is none.
+    pub(crate) fn get_or_create(
+        &mut self,
+        ino: Ino,
+        lblk: Lblk,
+        data: impl FnOnce() -> Vec<u8>,
+    ) -> &mut Page {
+        let id = &mut self.next_id;
+        self.map.entry((ino, lblk)).or_insert_with(|| {
+            *id += 1;
+            Page {
+                data: data(),
+                dirty: false,
+                id: *id,
+            }
+        })
+    }
+
+    /// Dirty blocks of `ino` with their page ids, in logical order.
+    pub(crate) fn dirty_pages_of(&self, ino: Ino) -> Vec<(Lblk, u64)> {
+        self.map
+            .range((ino, Lblk(0))..=(ino, Lblk(u32::MAX)))
+            .filter(|(_, p)| p.dirty)
+            .map(|((_, l), p)| (*l, p.id))
+            .collect()
+    }
+
     /// Drop every cached block of `ino` at or after `from` (truncate_inode_pages_range()).
     pub(crate) fn truncate(&mut self, ino: Ino, from: Lblk, to: Lblk) {
         let keys: Vec<_> = self

@@ -280,11 +280,13 @@ pub async fn writeback(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
 }
 
 async fn writeback_locked(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
-    let dirty = cx.with(|fs| fs.pages.dirty_of(ino));
-    for lblk in dirty {
+    let dirty = cx.with(|fs| fs.pages.dirty_pages_of(ino));
+    for (lblk, id) in dirty {
         let m = map_lookup(cx, ino, lblk, 1).await?;
         cx.with(|fs| {
-            let Some(page) = fs.pages.map.get_mut(&(ino, lblk)) else {
+            // The page lock: a page truncated meanwhile (and maybe created again, mapped
+            // elsewhere) is not the page the lookup was for; the new one stays dirty.
+            let Some(page) = fs.pages.map.get_mut(&(ino, lblk)).filter(|p| p.id == id) else {
                 return Ok(());
             };
             page.dirty = false;
