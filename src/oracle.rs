@@ -8,9 +8,11 @@
 //! | `data-loss`, `durability`, `stale-data` | [`crash`]: a recovered image's files against the model |
 //! | `flag-on-disk` | [`flags`]: every inode record written, home or journal |
 //! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
+//! | `kernel` | [`kernel`]: the real kernel on a loop mount (journal replay, `chattr ±e`) |
 
 pub mod crash;
 pub mod e2fsck;
 pub mod flags;
 pub mod fsck;
+pub mod kernel;
 pub mod model;
