@@ -65,12 +65,14 @@ pub struct ReproArgs {
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     json: bool,
-    /// Also ask the real kernel (needs root and loop mounts; else one "kernel oracle skipped"
-    /// line): its journal replay of the kept crash state (mounted read-only) against ours, and
-    /// for each distinct migration of the scenario whose file exists before the workload,
-    /// `chattr +e`/`-e` of that file alone on the before image against our migrate of it.
-    /// Only images e2fsck -fn passes after replay are mounted. Disagreements are `kernel`
-    /// findings (exit 1).
+    /// Also judge with the real kernel (the `kernel` oracle; needs root and loop mounts).
+    ///
+    /// The kernel's journal replay of the kept crash state (a read-only loop mount) is compared
+    /// with ours: files, maps, bytes and every block. For each distinct migration of the
+    /// scenario whose file exists before the workload, `chattr +e`/`-e` of that file alone on
+    /// the before image is compared with our migrate of it: errno, map, bytes, free counts.
+    /// Only images `e2fsck -fn` passes after replay are mounted. Disagreements are `kernel`
+    /// findings (exit 1); without loop mounts one line "kernel oracle skipped: REASON".
     #[arg(long)]
     kernel: bool,
 }

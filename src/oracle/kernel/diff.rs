@@ -9,6 +9,7 @@
 //! | primary superblock | `s_mtime`, `s_wtime` (+ `_hi`), `s_mnt_count`, `s_last_mounted`, `s_kbytes_written`, `s_checksum` | stamps of a mount (wall clock, lifetime writes) |
 //! | journal superblock | `s_head` (0x58), `s_checksum` (0xFC) | newer kernels record the log head on a clean unmount; e2fsck and our recovery leave 0 |
 //! | journal log blocks | everything | the log is what was replayed; the kernel's orphan cleanup commits new transactions into it |
+//! | primary superblock, only when a kernel read failed | `s_state`, the error fields (0x194..0x200, 0x278, 0x27C) | the kernel records the error it hit; the failed read is reported on its own |
 //! | inode records | `i_atime`, `i_ctime`, `i_mtime`, `i_dtime` (+ `_extra`), `i_checksum_lo/hi` | orphan cleanup stamps the wall clock; ours a fixed clock |
 //!
 //! Everything else (descriptors, bitmaps, the rest of every inode, directory, tree and data

@@ -284,11 +284,32 @@ mod tests {
             eprintln!("SKIP vet_refuses_an_image_e2fsck_rejects: no e2fsck");
             return;
         }
+        use crate::fs::{mkfs, Fs, MountOpts};
         let s = Scratch::new("vet").unwrap();
         let img = s.path("junk.img");
         std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
         let e = vet(&img, &s).unwrap_err();
-        assert!(e.ends_with("junk.img: not an ext4 image"), "{e}");
+        assert!(e.ends_with("vet-copy.img: not an ext4 image"), "{e}");
         assert!(!s.path("vet-copy.img").exists());
+        // A fresh image passes; with the root's i_links_count changed it does not.
+        let opts = mkfs::MkfsOpts {
+            size_bytes: 4 << 20,
+            ..Default::default()
+        };
+        let mut dev = mkfs::mkfs(&opts).unwrap();
+        dev.save(&img).unwrap();
+        assert_eq!(vet(&img, &s).unwrap().path(), img.as_path());
+        let fs = Fs::mount(dev.clone(), MountOpts { read_only: true }).unwrap();
+        let (blk, off) = fs.inode_location(crate::Ino(2)).unwrap();
+        let mut data = dev.peek_block(blk).to_vec();
+        data[off + 0x1A] = 9;
+        dev.write(blk, &data).unwrap();
+        dev.save(&img).unwrap();
+        let e = vet(&img, &s).unwrap_err();
+        assert!(
+            e.starts_with("e2fsck -fn is not clean after replay (status ")
+                && e.contains("Inode 2 passes checks, but checksum does not match inode."),
+            "{e}"
+        );
     }
 }
