@@ -296,7 +296,7 @@ fn kernel_checks(s: &Scenario, images: Option<&Images>, v: &mut Verdict) -> Kern
             checks: vec![],
         };
     };
-    match kernel::check_scenario(s, &img.before, &img.crash, &img.recovered) {
+    match kernel::check_scenario(s, &img.before, &img.crash) {
         Err(why) => KernelOutcome {
             skipped: Some(why),
             checks: vec![],
@@ -341,6 +341,9 @@ impl KernelOutcome {
                     r.elapsed.as_millis()
                 ),
             }
+            for n in c.outcome.iter().flat_map(|r| &r.notes) {
+                println!("  note: {n}");
+            }
         }
     }
 
@@ -355,6 +358,7 @@ impl KernelOutcome {
                     "agrees": r.problems.is_empty(),
                     "problems": r.problems.iter().map(|p| p.cause.clone()).collect::<Vec<_>>(),
                     "compared": r.compared,
+                    "notes": r.notes,
                     "ms": r.elapsed.as_millis() as u64,
                 }),
             })

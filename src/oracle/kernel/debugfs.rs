@@ -37,6 +37,13 @@ pub enum MapEntry {
     },
 }
 
+impl MapEntry {
+    /// Whether both are mapping blocks with the same label, wherever they are.
+    pub fn same_meta(&self, other: &MapEntry) -> bool {
+        matches!((self, other), (MapEntry::Meta { label: a, .. }, MapEntry::Meta { label: b, .. }) if a == b)
+    }
+}
+
 impl fmt::Display for MapEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

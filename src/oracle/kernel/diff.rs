@@ -57,6 +57,20 @@ const INODE_MASK: &[(usize, usize)] = &[
     (0x84, 12), // i_ctime_extra, i_mtime_extra, i_atime_extra
 ];
 
+/// Names of superblock fields worth naming in causes: `(offset, length, name)`.
+const SB_FIELDS: &[(usize, usize, &str)] = &[
+    (0x00, 4, "s_inodes_count"),
+    (0x04, 4, "s_blocks_count_lo"),
+    (0x3A, 2, "s_state"),
+    (0x3C, 2, "s_errors"),
+    (0x5C, 4, "s_feature_compat"),
+    (0x60, 4, "s_feature_incompat"),
+    (0x64, 4, "s_feature_ro_compat"),
+    (0xE0, 4, "s_journal_inum"),
+    (0xE8, 4, "s_last_orphan"),
+    (0x194, 4, "s_error_count"),
+];
+
 /// Names of inode fields, for causes: `(offset, length, name)`.
 const INODE_FIELDS: &[(usize, usize, &str)] = &[
     (0x00, 2, "i_mode"),
@@ -244,7 +258,7 @@ fn block_diff(layout: &Layout, blk: u64, k: &[u8], o: &[u8], erred: bool) -> Opt
         let sb = first_diff(&k[at..at + 1024], &o[at..at + 1024], &mask);
         let rest = first_diff(&k[..at], &o[..at], &[]);
         return match (sb, rest) {
-            (Some(off), _) => Some(format!("superblock byte 0x{off:X}")),
+            (Some(off), _) => Some(sb_field(&k[at..at + 1024], &o[at..at + 1024], off)),
             (None, Some(off)) => Some(format!("boot block byte 0x{off:X}")),
             (None, None) => None,
         };
@@ -261,6 +275,24 @@ fn block_diff(layout: &Layout, blk: u64, k: &[u8], o: &[u8], erred: bool) -> Opt
         Zone::Unknown => format!("byte {off}"),
         z => format!("{} byte {off}", z.name()),
     })
+}
+
+/// The superblock field at `off` with both values (little-endian), or the byte.
+fn sb_field(k: &[u8], o: &[u8], off: usize) -> String {
+    let Some(&(at, n, name)) = SB_FIELDS.iter().find(|f| (f.0..f.0 + f.1).contains(&off)) else {
+        return format!("superblock byte 0x{off:X}");
+    };
+    let val = |b: &[u8]| {
+        b[at..at + n]
+            .iter()
+            .rev()
+            .fold(0u64, |v, &x| v << 8 | u64::from(x))
+    };
+    format!(
+        "superblock {name} 0x{:x} after the kernel's, 0x{:x} after ours",
+        val(k),
+        val(o)
+    )
 }
 
 /// The inodes of an inode-table block whose records differ outside [`INODE_MASK`].
@@ -303,6 +335,23 @@ mod tests {
         assert_eq!(first_diff(&a, &b, &[(2, 2)]), None);
         b[9] = 7;
         assert_eq!(first_diff(&a, &b, &[(2, 2)]), Some(9));
+    }
+
+    #[test]
+    fn superblock_diffs_name_the_field_and_values() {
+        let k = vec![0u8; 1024];
+        let mut o = k.clone();
+        o[0x3A] = 1;
+        assert_eq!(
+            sb_field(&k, &o, 0x3A),
+            "superblock s_state 0x0 after the kernel's, 0x1 after ours"
+        );
+        o[0x61] = 2;
+        assert_eq!(
+            sb_field(&o, &k, 0x61),
+            "superblock s_feature_incompat 0x200 after the kernel's, 0x0 after ours"
+        );
+        assert_eq!(sb_field(&k, &o, 0x70), "superblock byte 0x70");
     }
 
     #[test]
