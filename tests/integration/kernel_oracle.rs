@@ -223,6 +223,7 @@ fn kernel_chattr_agrees_with_our_migrate_both_ways() {
         assert_eq!(got, errno, "{path} {to:?}: our errno");
         let r = check_migrate(&before, path, to, &after, got).unwrap();
         assert_eq!(r.problems, vec![], "{path} {to:?}");
+        assert_eq!(r.notes, Vec::<String>::new(), "{path} {to:?}");
         assert_eq!(r.compared, format!("{path} {what}"));
         if path == "/frag" {
             // 40 runs: the tree needed a leaf block, and the kernel put it where we did.

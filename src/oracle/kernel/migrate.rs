@@ -40,7 +40,7 @@ const ERRNOS: &[(&str, i32, &str)] = &[
 ];
 
 /// The errno of a `chattr` error line (`chattr: Operation not supported while setting flags on
-/// /mnt/f`); `None` if the text is not one of [`ERRNOS`].
+/// /mnt/f`); `None` if the text is not a strerror() text we know.
 pub fn chattr_errno(stderr: &str) -> Option<i32> {
     ERRNOS
         .iter()
