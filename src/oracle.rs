@@ -9,10 +9,12 @@
 //! | `flag-on-disk` | [`flags`]: every inode record written, home or journal |
 //! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
 //! | `migrate-atomicity` | [`atomicity`]: a crash around an isolated migration keeps the file's mapping |
+//! | `kernel` | [`kernel`]: the real kernel on a loop mount (journal replay, `chattr ±e`) |
 
 pub mod atomicity;
 pub mod crash;
 pub mod e2fsck;
 pub mod flags;
 pub mod fsck;
+pub mod kernel;
 pub mod model;

@@ -4,9 +4,10 @@
 use super::{EXIT_FINDING, EXIT_OK};
 use crate::error::{Error, Result};
 use crate::harness::campaign::{CampaignOpts, CampaignReport, Found, Progress};
-use crate::harness::exec::execute_images;
+use crate::harness::exec::{execute_images, Images};
 use crate::harness::minimize::{minimize, MinimizeOpts};
-use crate::harness::{run_campaign, ExecOpts, Verdict};
+use crate::harness::{run_campaign, ExecOpts, Finding, Verdict};
+use crate::oracle::kernel;
 use crate::profile::{Bug, BugSet, Profile};
 use crate::scenario::Scenario;
 use clap::Args;
@@ -67,6 +68,16 @@ pub struct ReproArgs {
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     json: bool,
+    /// Also judge with the real kernel (the `kernel` oracle; needs root and loop mounts).
+    ///
+    /// The kernel's journal replay of the kept crash state (a read-only loop mount) is compared
+    /// with ours: files, maps, bytes and every block. For each distinct migration of the
+    /// scenario whose file exists before the workload, `chattr +e`/`-e` of that file alone on
+    /// the before image is compared with our migrate of it: errno, map, bytes, free counts.
+    /// Only images `e2fsck -fn` passes after replay are mounted. Disagreements are `kernel`
+    /// findings (exit 1); without loop mounts one line "kernel oracle skipped: REASON".
+    #[arg(long)]
+    kernel: bool,
 }
 
 /// `e4fuzz minimize`.
@@ -236,35 +247,131 @@ pub fn repro(a: ReproArgs) -> Result<i32> {
             s.bugs = bugs;
         }
         let opts = ExecOpts {
-            keep_images: a.export.is_some(),
+            keep_images: a.export.is_some() || a.kernel,
             ..ExecOpts::default()
         };
-        let (v, images) = execute_images(&s, &opts);
+        let (mut v, images) = execute_images(&s, &opts);
         if let Some(why) = &v.rejected {
             return Err(Error::Invalid(format!(
                 "{}: cannot run: {why}",
                 file.display()
             )));
         }
+        let kernel = a.kernel.then(|| kernel_checks(&s, images.as_ref(), &mut v));
         any |= !v.is_clean();
-        if let (Some(dir), Some(img)) = (&a.export, images) {
+        if let (Some(dir), Some(img)) = (&a.export, &images) {
             let dir = if a.files.len() > 1 {
                 dir.join(file.file_stem().unwrap_or_default())
             } else {
                 dir.clone()
             };
-            export(&dir, &img)?;
+            export(&dir, img)?;
         }
         if a.json {
-            json.push(verdict_json(file, &v));
+            let mut j = verdict_json(file, &v);
+            if let Some(k) = &kernel {
+                j["kernel"] = k.to_json();
+            }
+            json.push(j);
         } else {
             print_repro(file, &s, &v);
+            if let Some(k) = &kernel {
+                k.print();
+            }
         }
     }
     if a.json {
         println!("{}", serde_json::json!({ "files": json }));
     }
     Ok(if any { EXIT_FINDING } else { EXIT_OK })
+}
+
+/// The kernel oracle's outcome for one scenario of `repro --kernel`.
+struct KernelOutcome {
+    /// Why nothing was checked (no loop mounts, no kept images).
+    skipped: Option<String>,
+    /// The checks run.
+    checks: Vec<kernel::Check>,
+}
+
+/// Run the kernel checks on the kept images and add their problems to `v` as `kernel`
+/// findings.
+fn kernel_checks(s: &Scenario, images: Option<&Images>, v: &mut Verdict) -> KernelOutcome {
+    let Some(img) = images else {
+        return KernelOutcome {
+            skipped: Some("no crash state was kept".into()),
+            checks: vec![],
+        };
+    };
+    match kernel::check_scenario(s, &img.before, &img.crash) {
+        Err(why) => KernelOutcome {
+            skipped: Some(why),
+            checks: vec![],
+        },
+        Ok(checks) => {
+            for c in &checks {
+                for p in c.outcome.iter().flat_map(|r| &r.problems) {
+                    v.push(Finding {
+                        oracle: p.oracle,
+                        op_index: None,
+                        crash_point: None,
+                        cause: format!("{}: {}", c.name, p.cause),
+                    });
+                }
+            }
+            KernelOutcome {
+                skipped: None,
+                checks,
+            }
+        }
+    }
+}
+
+impl KernelOutcome {
+    fn print(&self) {
+        println!("-- kernel");
+        if let Some(why) = &self.skipped {
+            println!("kernel oracle skipped: {why}");
+        }
+        for c in &self.checks {
+            match &c.outcome {
+                Err(why) => println!("kernel {}: skipped: {why}", c.name),
+                Ok(r) => println!(
+                    "kernel {}: {} ({}) in {} ms",
+                    c.name,
+                    if r.problems.is_empty() {
+                        "agrees".to_string()
+                    } else {
+                        format!("DISAGREES, {} problems", r.problems.len())
+                    },
+                    r.compared,
+                    r.elapsed.as_millis()
+                ),
+            }
+            for n in c.outcome.iter().flat_map(|r| &r.notes) {
+                println!("  note: {n}");
+            }
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let checks: Vec<serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|c| match &c.outcome {
+                Err(why) => serde_json::json!({ "check": c.name, "skipped": why }),
+                Ok(r) => serde_json::json!({
+                    "check": c.name,
+                    "agrees": r.problems.is_empty(),
+                    "problems": r.problems.iter().map(|p| p.cause.clone()).collect::<Vec<_>>(),
+                    "compared": r.compared,
+                    "notes": r.notes,
+                    "ms": r.elapsed.as_millis() as u64,
+                }),
+            })
+            .collect();
+        serde_json::json!({ "skipped": self.skipped, "checks": checks })
+    }
 }
 
 fn export(dir: &Path, img: &crate::harness::exec::Images) -> Result<()> {

@@ -8,79 +8,46 @@
 //! leaf extents of `debugfs ex`, the file bytes and the free block/inode counts must be equal,
 //! and both copies pass e2fsck. The same for `chattr -e` against `--to indirect`.
 //!
-//! SAFETY: every mount goes through [`Mounted`], whose `Drop` unmounts and detaches the loop
-//! device in all cases (panics included).
+//! SAFETY: every mount goes through [`Mounted`], the library's guard
+//! (`e4fuzz::oracle::kernel::Mounted`): only an image that passed its gate is mounted, and its
+//! `Drop` unmounts and detaches the loop device in all cases (panics included).
 
 use super::{debugfs_ex, snap};
 use crate::util::*;
+use e4fuzz::oracle::kernel::{self, host};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A loop device attached to an image and mounted; undone on drop.
-pub(crate) struct Mounted {
-    dir: PathBuf,
-    loopdev: String,
-    mounted: bool,
-}
+/// A loop device attached to an image and mounted: the library's guard
+/// ([`e4fuzz::oracle::kernel::Mounted`]), whose `Drop` unmounts and detaches.
+pub(crate) struct Mounted(kernel::Mounted);
 
 impl Mounted {
-    /// `losetup --find --show IMG` then `mount LOOP DIR`. The image must pass `e2fsck -fn`.
+    /// Mount `img` read-write at `dir`. The image must pass the library's gate (`e2fsck -fn`
+    /// clean after journal replay); a refusal panics.
     pub(crate) fn new(img: &Path, dir: &Path) -> Option<Mounted> {
-        let (st, out) = e2fsck(img);
-        assert_eq!(st, 0, "refusing to mount an image e2fsck rejects:\n{out}");
-        Mounted::new_unchecked(img, dir)
+        let scratch = kernel::Scratch::new("it-mount").ok()?;
+        let vetted = host::vet(img, &scratch)
+            .unwrap_or_else(|why| panic!("refusing to mount {}: {why}", img.display()));
+        Mounted::vetted(&vetted, dir)
     }
 
-    /// [`Mounted::new`] for a byte copy of an image that already passed e2fsck (the
-    /// benchmark's loop, which must not time e2fsck).
-    fn new_unchecked(img: &Path, dir: &Path) -> Option<Mounted> {
-        std::fs::create_dir_all(dir).ok()?;
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(img)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let mut m = Mounted {
-            dir: dir.to_path_buf(),
-            loopdev,
-            mounted: false,
-        };
-        let st = Command::new("mount")
-            .args(["-t", "ext4"])
-            .arg(&m.loopdev)
-            .arg(dir)
-            .status()
-            .ok()?;
-        m.mounted = st.success();
-        m.mounted.then_some(m)
+    /// Mount an image that passed the gate (the benchmark's loop mounts fresh byte copies of
+    /// one vetted image, and must not time e2fsck).
+    fn vetted(img: &host::Vetted, dir: &Path) -> Option<Mounted> {
+        kernel::Mounted::new(img, dir, false).ok().map(Mounted)
     }
 
     pub(crate) fn path(&self, p: &str) -> PathBuf {
-        self.dir.join(p.trim_start_matches('/'))
+        self.0.path(p)
     }
 
     /// Unmount now (sync first); the guard then only detaches.
-    pub(crate) fn umount(mut self) {
+    pub(crate) fn umount(self) {
         sh("sync", &[]);
-        let st = Command::new("umount").arg(&self.dir).status().unwrap();
-        assert!(st.success(), "umount {}", self.dir.display());
-        self.mounted = false;
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("umount").arg(&self.dir).status();
+        if let Err(e) = self.0.umount() {
+            panic!("{e}");
         }
-        let _ = Command::new("losetup")
-            .arg("-d")
-            .arg(&self.loopdev)
-            .status();
     }
 }
 
@@ -88,25 +55,19 @@ fn sh(cmd: &str, args: &[&str]) -> std::process::Output {
     Command::new(cmd).args(args).output().unwrap()
 }
 
-/// Whether loop mounts work here; prints the skip reason when not.
-pub(crate) fn loop_mounts_work(test: &str, dir: &Path) -> bool {
+/// Whether loop mounts work here (`e4fuzz::oracle::kernel::available`); prints the skip
+/// reason when not.
+pub(crate) fn loop_mounts_work(test: &str, _dir: &Path) -> bool {
     if !have_e2fsprogs(test) {
         return false;
     }
-    let root = sh("id", &["-u"]).stdout == b"0\n";
-    if !root || !Path::new("/dev/loop-control").exists() {
-        eprintln!("SKIP {test}: needs root and /dev/loop-control for loop mounts");
-        return false;
+    match kernel::available() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("SKIP {test}: {why}");
+            false
+        }
     }
-    let img = dir.join("probe.img");
-    mke2fs(&img, 4 << 20, &["-t", "ext4", "-b", "1024"]);
-    let ok = Mounted::new(&img, &dir.join("probe"))
-        .map(Mounted::umount)
-        .is_some();
-    if !ok {
-        eprintln!("SKIP {test}: a probe loop mount failed");
-    }
-    ok
 }
 
 /// `(path, [(first block, blocks)])` written by the kernel with dd (1 KiB blocks).
@@ -372,11 +333,12 @@ fn bench_migrate_fragmented_1000() {
         return;
     }
     let k = 10;
+    let scratch = kernel::Scratch::new("bench").unwrap();
+    let base_ok = host::vet(&base, &scratch).unwrap();
     let t = Instant::now();
     for _ in 0..k {
-        let a = dir.path("a.img");
-        copy(&base, &a);
-        let m = Mounted::new_unchecked(&a, &dir.path("ma")).expect("mount");
+        let a = base_ok.copy_to(&dir.path("a.img")).unwrap();
+        let m = Mounted::vetted(&a, &dir.path("ma")).expect("mount");
         assert!(sh("chattr", &["+e", m.path("/f").to_str().unwrap()])
             .status
             .success());
