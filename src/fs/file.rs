@@ -349,8 +349,22 @@ impl Fs {
         res.and(stop)
     }
 
-    /// Model of ext4_fallocate() mode 0 (extent files only): allocate unwritten extents for
-    /// every hole in `[off, off+len)` and extend `i_size` to cover the range.
+    /// Model of ext4_update_inode_size() (fs/ext4/ext4.h): raise `i_size` to `newsize`, never
+    /// lower it (the model keeps no separate `i_disksize`). True if it changed.
+    pub(crate) fn update_inode_size(&mut self, ino: Ino, newsize: u64) -> bool {
+        let info = self.inode_mut(ino);
+        if newsize > info.raw.i_size {
+            info.raw.i_size = newsize;
+            return true;
+        }
+        false
+    }
+
+    /// Model of ext4_fallocate() mode 0 (extent files only) → ext4_alloc_file_blocks(): allocate
+    /// unwritten extents for every hole in `[off, off+len)`, one handle per mapped run. When
+    /// the range ends past EOF (`new_size`), each handle raises `i_size` to the end of what is
+    /// allocated so far (capped at `new_size`) through ext4_update_inode_size(), which never
+    /// lowers it: a commit between two handles must not expose a size below the old one.
     pub fn fallocate(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
         self.check_writable()?;
         self.iget(ino)?;
@@ -369,6 +383,8 @@ impl Fs {
                 Error::TooBig
             });
         }
+        // ext4_fallocate(): without FALLOC_FL_KEEP_SIZE, new_size is set only past EOF.
+        let new_size = (end > self.inode(ino).raw.i_size).then_some(end);
         let mut lblk = off / bs;
         let last = end.div_ceil(bs);
         let mut retries = 0;
@@ -385,9 +401,9 @@ impl Fs {
             );
             let res = res.and_then(|m| {
                 debug_assert!(m.flags & EXT4_MAP_UNWRITTEN != 0 || m.is_mapped());
-                let info = self.inode_mut(ino);
-                if end > info.raw.i_size {
-                    info.raw.i_size = end.min((lblk + u64::from(m.len)) * bs);
+                if let Some(new_size) = new_size {
+                    let epos = ((lblk + u64::from(m.len)) * bs).min(new_size);
+                    self.update_inode_size(ino, epos);
                 }
                 self.mark_inode_dirty(&mut h, ino).map(|()| m.len)
             });
@@ -432,5 +448,60 @@ impl Fs {
         })();
         let stop = self.journal_stop(h);
         res.and(stop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WRITE_CREDITS;
+    use crate::dev::CrashFates;
+    use crate::format::testimg::Img;
+    use crate::fs::{Fs, MountOpts};
+
+    /// The fixed campaign's finding (PR_1_EXTENT_END_OUT_OF_BOUNDS / PR_1_BAD_I_SIZE): a
+    /// fallocate that starts below EOF and ends past it, over [written, hole, written, hole],
+    /// with a commit between every two of its handles (the transaction limit lowered to one
+    /// handle, as a full transaction does in a long workload). Every crash state must keep
+    /// `i_size` at least the old size, the written tail readable, and pass `e2fsck -fn`; the
+    /// committed sizes only grow: 14221 (old), 14336 (blocks 12-13), 18128 (the new EOF).
+    /// The old model set `i_size` to each handle's end, lowering it to 5120 and 12288.
+    #[test]
+    fn fallocate_across_eof_never_lowers_i_size_between_commits() {
+        let Some(img) = Img::mkfs("falloc-size", None) else {
+            return;
+        };
+        let mut fs = Fs::open(&img.0, MountOpts::default()).unwrap();
+        let ino = fs.create("/f", 0o644).unwrap();
+        fs.write_file(ino, 4096, &[1u8; 1024]).unwrap();
+        let tail = vec![2u8; 1933];
+        fs.write_file(ino, 12288, &tail).unwrap();
+        assert_eq!(fs.inode(ino).raw.i_size, 14221);
+        fs.sync().unwrap();
+        fs.dev.clear_log();
+        fs.journal.as_mut().unwrap().max_txn_buffers = WRITE_CREDITS;
+        fs.fallocate(ino, 4243, 13885).unwrap();
+        assert_eq!(fs.inode(ino).raw.i_size, 18128);
+        fs.sync().unwrap();
+        let dev = fs.dev.clone();
+        let n = dev.log().len();
+        let mut sizes = Vec::new();
+        for k in 0..=n {
+            let crash = dev.replay_log(k).crash_image(&CrashFates::AllKept);
+            let mut fs = Fs::mount(crash, MountOpts::default()).unwrap();
+            fs.iget(ino).unwrap();
+            let size = fs.inode(ino).raw.i_size;
+            let got = fs.read_file(ino, 12288, 1933).unwrap();
+            assert!(
+                got == tail,
+                "crash at write {k}/{n}: i_size {size} cut the tail"
+            );
+            let dev = fs.unmount().unwrap();
+            dev.save(&img.0).unwrap();
+            let r = crate::oracle::e2fsck::check(&img.0).unwrap();
+            assert_eq!(r.status, 0, "crash at write {k}/{n}:\n{}", r.output);
+            sizes.push(size);
+        }
+        sizes.dedup();
+        assert_eq!(sizes, [14221, 14336, 18128]);
     }
 }
