@@ -338,9 +338,9 @@ fn rewrites(d: &Disk) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
     use crate::fs::mkfs::{mkfs, MkfsOpts};
     use crate::oracle::model::Origin;
+    use std::collections::BTreeSet;
 
     #[test]
     fn fingerprints_tell_self_checksummed_blocks_apart() {
@@ -356,7 +356,10 @@ mod tests {
         for (fill, seed) in [(1, 7), (2, 7), (1, 8), (3, 0xFFFF_FFFF)] {
             let mut d = Disk::new(1024, 16);
             d.write(Pblk(3), &block(fill, seed)).unwrap();
-            assert!(seen.insert(fingerprint(&d, &[Pblk(3)])), "fill {fill} seed {seed}");
+            assert!(
+                seen.insert(fingerprint(&d, &[Pblk(3)])),
+                "fill {fill} seed {seed}"
+            );
         }
         // The block number counts too, and the same content gives the same fingerprint.
         let mut d = Disk::new(1024, 16);
