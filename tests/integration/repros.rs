@@ -53,3 +53,31 @@ fn every_seeded_bug_repro_replays_and_passes_on_fixed() {
         );
     }
 }
+
+/// `corpus/regressions/*.repro`: scenarios that once gave a finding on the default engine (an
+/// engine bug, since fixed); each must now replay clean, the same way twice.
+#[test]
+fn regressions_replay_clean_on_fixed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join("regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let p = path.to_str().unwrap();
+        let a = e4fuzz(&["repro", p]);
+        assert_eq!(
+            a.status.code(),
+            Some(0),
+            "{p}: no finding\n{}",
+            String::from_utf8_lossy(&a.stdout)
+        );
+        assert_eq!(a.stdout, e4fuzz(&["repro", p]).stdout, "{p}: deterministic");
+        n += 1;
+    }
+    assert!(
+        n >= 2,
+        "expected the regression scenarios in {}",
+        dir.display()
+    );
+}
