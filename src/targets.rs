@@ -411,6 +411,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_scenario_max_len_is_the_decoders_bound() {
+        let path = format!("{}/fuzz/scenario.options", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("fuzz/scenario.options");
+        let max_len: Option<usize> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("max_len = "))
+            .and_then(|v| v.trim().parse().ok());
+        assert_eq!(max_len, crate::scenario::gen::size_hint().1);
+    }
+
     fn repro(name: &str) -> crate::scenario::Scenario {
         let path = format!("{}/corpus/repros/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).expect("repro file");
