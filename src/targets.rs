@@ -318,19 +318,54 @@ pub fn env_profile() -> crate::profile::Profile {
     })
 }
 
-/// Target `scenario`: the full harness. The bytes decode to a valid scenario
-/// (`Scenario::from_fuzz_bytes`), which runs with the profile of [`env_profile`]; any finding of
-/// any oracle panics with the finding, so the fuzzer saves the input, and `e4fuzz repro
-/// ARTIFACT --profile P --bug ID` replays it.
+/// The crash states the [`scenario`] target checks per input (its fuzzing budget): the
+/// first [`SCENARIO_CRASH_STATES`] of the [`crash_points`](crate::harness::exec::crash_points)
+/// draw, which always include the end of the log. `harness::execute` draws the same sequence
+/// up to its limit of 16, so these states are among the ones `e4fuzz repro` checks.
+pub const SCENARIO_CRASH_STATES: usize = 2;
+
+/// The options of the [`scenario`] target's first, budgeted run: [`SCENARIO_CRASH_STATES`]
+/// crash states, every oracle on each of them, no trace, no e2fsck confirmation (it spawns a
+/// process; the target confirms by replaying, see [`scenario`]).
+pub fn scenario_budget() -> crate::harness::ExecOpts {
+    crate::harness::ExecOpts {
+        trace: false,
+        max_crash_states: SCENARIO_CRASH_STATES,
+        confirm: false,
+        ..crate::harness::ExecOpts::default()
+    }
+}
+
+/// Target `scenario`: the full harness, on a budget. The bytes decode to a valid scenario
+/// (`Scenario::from_fuzz_bytes`), which runs with the profile of [`env_profile`].
+///
+/// **Fuzzing budget.** The scenario first runs with [`scenario_budget`]: the whole workload
+/// and its live oracles, the flag scan, and every crash-state oracle (fsck included) on
+/// [`SCENARIO_CRASH_STATES`] crash states instead of up to 16, without e2fsck. That is a
+/// subset of what `e4fuzz repro` and `harness::execute` check for the same bytes. Only if it
+/// finds something does the input run again exactly as `e4fuzz repro ARTIFACT --bug ID` runs
+/// it (`harness::execute`: 16 states, `fsck`/`leak`/`checksum` findings confirmed by e2fsck),
+/// and a finding of that run panics with the finding, so the fuzzer saves the input and every
+/// saved artifact replays with the same first finding. A finding of the budgeted run that
+/// e2fsck does not confirm is not a finding.
 pub fn scenario(data: &[u8]) {
     let mut s = crate::scenario::Scenario::from_fuzz_bytes(data);
     let p = env_profile();
     s.profile = p.name.to_string();
     s.bugs = p.bugs;
-    let v = crate::harness::execute(&s);
-    if let Some(f) = v.findings.first() {
+    if let Some(f) = scenario_finding(&s) {
         panic!("finding: {} — {}", f.oracle, f.cause);
     }
+}
+
+/// What the [`scenario`] target reports for `s`: nothing if the budgeted run
+/// ([`scenario_budget`]) is clean, else the first finding of `harness::execute` (what
+/// `e4fuzz repro` reports), if any.
+pub fn scenario_finding(s: &crate::scenario::Scenario) -> Option<crate::harness::Finding> {
+    if crate::harness::execute_with(s, &scenario_budget()).is_clean() {
+        return None;
+    }
+    crate::harness::execute(s).findings.into_iter().next()
 }
 
 #[cfg(test)]
@@ -358,6 +393,85 @@ mod tests {
         for input in xorshift_inputs(30, 400) {
             scenario(&input);
         }
+    }
+
+    #[test]
+    fn the_budget_checks_a_subset_of_the_crash_points() {
+        use crate::harness::exec::crash_points;
+        let full = crate::harness::ExecOpts::default().max_crash_states;
+        assert_eq!(full, 16);
+        for n in [0, 1, 2, 5, 15, 16, 17, 40, 1000] {
+            for seed in 0..20 {
+                let all = crash_points(n, seed, full);
+                let budget = crash_points(n, seed, SCENARIO_CRASH_STATES);
+                assert_eq!(budget.len(), SCENARIO_CRASH_STATES.min(n + 1), "n {n}");
+                assert_eq!(budget.last(), Some(&n), "the end is always checked");
+                assert!(budget.iter().all(|k| all.contains(k)), "n {n} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scenario_max_len_is_the_decoders_bound() {
+        let path = format!("{}/fuzz/scenario.options", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("fuzz/scenario.options");
+        let max_len: Option<usize> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("max_len = "))
+            .and_then(|v| v.trim().parse().ok());
+        assert_eq!(max_len, crate::scenario::gen::size_hint().1);
+    }
+
+    fn repro(name: &str) -> crate::scenario::Scenario {
+        let path = format!("{}/corpus/repros/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("repro file");
+        crate::scenario::Scenario::parse_repro(&text).expect("parses")
+    }
+
+    #[test]
+    fn budget_findings_are_findings_of_the_full_run() {
+        let quiet = crate::harness::ExecOpts {
+            confirm: false,
+            ..scenario_budget()
+        };
+        let full = crate::harness::ExecOpts {
+            max_crash_states: 16,
+            ..quiet.clone()
+        };
+        let mut found = 0;
+        for name in [
+            "S1-fsck.repro",
+            "S6-fsck.repro",
+            "S9-stale.repro",
+            "S14-data.repro",
+        ] {
+            let s = repro(name);
+            let keys = |o| -> Vec<String> {
+                let v = crate::harness::execute_with(&s, o);
+                v.findings
+                    .iter()
+                    .map(crate::harness::Finding::key)
+                    .collect()
+            };
+            let (budget, all) = (keys(&quiet), keys(&full));
+            found += budget.len();
+            assert!(
+                budget.iter().all(|k| all.contains(k)),
+                "{name}: {budget:?} vs {all:?}"
+            );
+        }
+        assert!(found > 0, "the budget finds something in these repros");
+    }
+
+    #[test]
+    fn the_scenario_target_reports_what_repro_reports() {
+        let s = repro("S1-fsck.repro");
+        let f = scenario_finding(&s).expect("S1 is found on the budget");
+        assert_eq!(Some(&f), crate::harness::execute(&s).findings.first());
+        assert_eq!(f.oracle, "fsck");
+        let mut fixed = s.clone();
+        fixed.bugs = crate::profile::BugSet::NONE;
+        assert_eq!(scenario_finding(&fixed), None);
     }
 
     #[test]

@@ -11,5 +11,10 @@ for f in fuzz/fuzz_targets/*.rs; do
     (cd "corpus/$t" && zip -q -j -r "$OUT/${t}_seed_corpus.zip" .)
   fi
   cp fuzz/e4fuzz.dict "$OUT/$t.dict"
-  printf '[libfuzzer]\ndict = %s.dict\nmax_len = 8192\n' "$t" > "$OUT/$t.options"
+  # fuzz/<target>.options overrides the default max_len (scenario: the decoder's bound).
+  max_len=8192
+  if [ -f "fuzz/$t.options" ]; then
+    max_len=$(sed -n 's/^max_len *= *\([0-9]*\).*/\1/p' "fuzz/$t.options")
+  fi
+  printf '[libfuzzer]\ndict = %s.dict\nmax_len = %s\n' "$t" "$max_len" > "$OUT/$t.options"
 done

@@ -12,9 +12,11 @@
 //!   as `tune2fs -O extent` does, so that the later files are extent-mapped;
 //! * the other files are created next, in setup order.
 //!
-//! Templates are cached too (keyed by geometry and setup, at most [`SETUP_CACHE`] of them, the
-//! oldest dropped first): minimization and repro runs reuse them. A cached template equals a
-//! rebuilt one, so the cache never changes a verdict.
+//! Templates are cached too (keyed by geometry and setup; at most [`SETUP_CACHE`] of them and
+//! [`SETUP_CACHE_BYTES`] of private blocks, the least recently used dropped first): fuzzing
+//! (libFuzzer mutates one corpus input at a time, mostly outside its setup bytes),
+//! minimization and repro runs reuse them. A cached template equals a rebuilt one, so the
+//! cache never changes a verdict.
 
 use super::pattern;
 use crate::dev::Disk;
@@ -24,11 +26,13 @@ use crate::fs::mkfs::{mkfs, MkfsOpts};
 use crate::fs::{Fs, MountOpts};
 use crate::scenario::{FileSetup, Geometry};
 use crate::units::Pblk;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 /// Most templates with setup files kept.
-pub const SETUP_CACHE: usize = 64;
+pub const SETUP_CACHE: usize = 1024;
+/// Most bytes of private (non-base) blocks the kept templates hold together.
+pub const SETUP_CACHE_BYTES: usize = 64 << 20;
 
 /// The key of a base: (block size, size, mkfs extents, metadata_csum, journal blocks).
 type BaseKey = (u32, u64, bool, bool, u32);
@@ -38,12 +42,71 @@ fn bases() -> &'static Mutex<BTreeMap<BaseKey, Disk>> {
     BASES.get_or_init(|| Mutex::new(BTreeMap::new()))
 }
 
-/// The setup cache: key text → template, and the insertion order.
-type SetupCache = (BTreeMap<String, Disk>, VecDeque<String>);
+/// The setup cache (least recently used first out).
+struct SetupCache {
+    /// Most entries.
+    max: usize,
+    /// Most private bytes.
+    max_bytes: usize,
+    /// Key text → (template, last use).
+    map: BTreeMap<String, (Disk, u64)>,
+    /// Last use → key text.
+    by_use: BTreeMap<u64, String>,
+    /// Use counter.
+    clock: u64,
+    /// Private bytes held (see [`private_bytes`]).
+    bytes: usize,
+}
+
+impl SetupCache {
+    fn new(max: usize, max_bytes: usize) -> SetupCache {
+        SetupCache {
+            max,
+            max_bytes,
+            map: BTreeMap::new(),
+            by_use: BTreeMap::new(),
+            clock: 0,
+            bytes: 0,
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<Disk> {
+        self.clock += 1;
+        let (disk, used) = self.map.get_mut(key)?;
+        let old = std::mem::replace(used, self.clock);
+        let disk = disk.clone();
+        let k = self.by_use.remove(&old).expect("indexed by use");
+        self.by_use.insert(self.clock, k);
+        Some(disk)
+    }
+
+    fn insert(&mut self, key: String, disk: Disk) {
+        self.clock += 1;
+        self.bytes += private_bytes(&disk);
+        if let Some((old, used)) = self.map.insert(key.clone(), (disk, self.clock)) {
+            self.bytes -= private_bytes(&old);
+            self.by_use.remove(&used);
+        }
+        self.by_use.insert(self.clock, key);
+        while self.map.len() > self.max || self.bytes > self.max_bytes {
+            let Some((_, key)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((old, _)) = self.map.remove(&key) {
+                self.bytes -= private_bytes(&old);
+            }
+        }
+    }
+}
+
+/// The bytes of the blocks a template does not share with its base.
+fn private_bytes(d: &Disk) -> usize {
+    d.overlay_blocks() * d.block_size() as usize
+}
 
 fn setups() -> &'static Mutex<SetupCache> {
     static SETUPS: OnceLock<Mutex<SetupCache>> = OnceLock::new();
-    SETUPS.get_or_init(|| Mutex::new((BTreeMap::new(), VecDeque::new())))
+    SETUPS.get_or_init(|| Mutex::new(SetupCache::new(SETUP_CACHE, SETUP_CACHE_BYTES)))
 }
 
 /// The poisoned, frozen base for `geo` made with or without the extent feature.
@@ -98,18 +161,11 @@ fn build_base(geo: &Geometry, extents: bool) -> Result<Disk> {
 /// The template of a scenario with `setup` on `geo` (module doc): unmounted, log cleared.
 pub fn template(geo: &Geometry, setup: &[FileSetup]) -> Result<Disk> {
     let key = format!("{geo:?}{setup:?}");
-    if let Some(d) = lock(setups()).0.get(&key) {
-        return Ok(d.clone());
+    if let Some(d) = lock(setups()).get(&key) {
+        return Ok(d);
     }
     let disk = build_template(geo, setup)?;
-    let mut cache = lock(setups());
-    if cache.1.len() >= SETUP_CACHE {
-        if let Some(old) = cache.1.pop_front() {
-            cache.0.remove(&old);
-        }
-    }
-    cache.0.insert(key.clone(), disk.clone());
-    cache.1.push_back(key);
+    lock(setups()).insert(key, disk.clone());
     Ok(disk)
 }
 
@@ -169,6 +225,33 @@ mod tests {
         assert_eq!(&blk[..], &pattern::poison_block(last, 1024)[..]);
         // Metadata (the superblock) is not poisoned.
         assert!(!pattern::has_poison(&fs.dev.peek_block(Pblk(1)), 0));
+    }
+
+    #[test]
+    fn the_setup_cache_drops_the_least_recently_used() {
+        let disk = |blocks: u64| {
+            let mut d = Disk::new(1024, 16);
+            for b in 0..blocks {
+                d.write(Pblk(b), &[1; 1024]).unwrap();
+            }
+            d
+        };
+        let mut c = SetupCache::new(2, 3 << 10);
+        c.insert("a".into(), disk(1));
+        c.insert("b".into(), disk(1));
+        assert!(c.get("a").is_some()); // a is now more recent than b
+        c.insert("c".into(), disk(1));
+        assert!(c.get("b").is_none());
+        assert_eq!(c.get("a").map(|d| d.overlay_blocks()), Some(1));
+        assert!(c.get("c").is_some());
+        assert_eq!(c.bytes, 2 << 10);
+        // The byte bound: a 3-block template leaves room for nothing else.
+        c.insert("d".into(), disk(3));
+        assert_eq!(c.map.keys().collect::<Vec<_>>(), vec!["d"]);
+        assert_eq!((c.bytes, c.by_use.len()), (3 << 10, 1));
+        // Replacing an entry keeps the byte count exact.
+        c.insert("d".into(), disk(2));
+        assert_eq!((c.bytes, c.map.len(), c.by_use.len()), (2 << 10, 1, 1));
     }
 
     #[test]
