@@ -175,9 +175,16 @@ fn walk_ind_block(
     if level == 1 {
         return push_data_ptrs(ctx, &buf, base, map);
     }
-    for (i, p) in indirect::ptrs(&buf).enumerate() {
-        if p != 0 {
-            walk_ind_block(ctx, p, level - 1, base + i as u64 * span, map)?;
+    // Sparse maps are the common case: skip 16 null pointers at a time.
+    for (c, chunk) in buf.chunks(64).enumerate() {
+        if crate::bytes::is_zero(chunk) {
+            continue;
+        }
+        for (j, p) in indirect::ptrs(chunk).enumerate() {
+            if p != 0 {
+                let i = (c * 16 + j) as u64;
+                walk_ind_block(ctx, p, level - 1, base + i * span, map)?;
+            }
         }
     }
     Ok(())
@@ -187,23 +194,29 @@ fn walk_ind_block(
 /// pushed as runs of physically contiguous blocks (one push per run, not per pointer).
 fn push_data_ptrs(ctx: &WalkCtx<'_>, buf: &[u8], base: u64, map: &mut BlockMap) -> Result<()> {
     let mut run: Option<Run> = None;
-    for (i, p) in indirect::ptrs(buf).enumerate() {
-        if p == 0 {
-            map.push_opt(run.take());
+    for (c, chunk) in buf.chunks(64).enumerate() {
+        if crate::bytes::is_zero(chunk) {
+            map.push_opt(run.take()); // 16 null pointers: a hole
             continue;
         }
-        check_ptr(ctx, p)?;
-        match &mut run {
-            Some(r) if r.pblk + u64::from(r.len) == u64::from(p) => r.len += 1,
-            _ => {
-                let lblk = u32::try_from(base + i as u64)
-                    .map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
-                map.push_opt(run.replace(Run {
-                    lblk,
-                    pblk: u64::from(p),
-                    len: 1,
-                    unwritten: false,
-                }));
+        for (j, p) in indirect::ptrs(chunk).enumerate() {
+            if p == 0 {
+                map.push_opt(run.take());
+                continue;
+            }
+            check_ptr(ctx, p)?;
+            match &mut run {
+                Some(r) if r.pblk + u64::from(r.len) == u64::from(p) => r.len += 1,
+                _ => {
+                    let lblk = u32::try_from(base + (c * 16 + j) as u64)
+                        .map_err(|_| CorruptKind::Other("logical block past 2^32"))?;
+                    map.push_opt(run.replace(Run {
+                        lblk,
+                        pblk: u64::from(p),
+                        len: 1,
+                        unwritten: false,
+                    }));
+                }
             }
         }
     }
