@@ -117,6 +117,38 @@ pub enum Op {
     Migrate { file: u8, to: MigrateTo },
 }
 
+impl Op {
+    /// The file whose content (size, bytes, existence) or mapping the op may change: every op
+    /// naming a file but `Read`, `Fiemap` and `Fsync`. A migration changes the mapping only.
+    pub fn changed_file(&self) -> Option<u8> {
+        match *self {
+            Op::Create { file }
+            | Op::Write { file, .. }
+            | Op::MmapWrite { file, .. }
+            | Op::Truncate { file, .. }
+            | Op::Punch { file, .. }
+            | Op::Fallocate { file, .. }
+            | Op::Unlink { file }
+            | Op::Migrate { file, .. } => Some(file),
+            Op::Read { .. }
+            | Op::Fiemap { .. }
+            | Op::Fsync { .. }
+            | Op::Sync
+            | Op::Writeback
+            | Op::Commit => None,
+        }
+    }
+
+    /// The file whose content the op may change ([`Op::changed_file`] without migrations,
+    /// which change no byte).
+    pub fn content_file(&self) -> Option<u8> {
+        match self {
+            Op::Migrate { .. } => None,
+            _ => self.changed_file(),
+        }
+    }
+}
+
 /// When the machine loses power, and what the disk keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrashPlan {

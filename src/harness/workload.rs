@@ -288,7 +288,7 @@ impl Book {
         }
         let origin = self.model.begin(op, fs.dev.log().len());
         self.running.push((t, i, op.clone(), origin));
-        if let Some(file) = content_file(op) {
+        if let Some(file) = op.content_file() {
             self.changes.push(Span {
                 file,
                 origin,
@@ -339,7 +339,7 @@ impl Book {
                     && c.done.is_none_or(|d| d > origin.start_done)
             })
         };
-        if let Some(file) = content_file(op) {
+        if let Some(file) = op.content_file() {
             if overlapped(file, &self.changes) {
                 let first = self
                     .changes
@@ -394,7 +394,7 @@ impl Book {
             let res = Some(Err(Error::Invalid("did not finish (step bound)".into())));
             self.model
                 .apply(&op, origin, fs.dev.log().len(), Outcome::Failed);
-            if let Some(file) = content_file(&op) {
+            if let Some(file) = op.content_file() {
                 self.model.taint(file, origin);
             }
             self.records.push(OpRecord {
@@ -454,20 +454,6 @@ fn judge_migrate(
         _ => return None,
     };
     Some(finding(oracle, Some(at), None, cause))
-}
-
-/// The file whose content (size, bytes, existence) an op changes. Migration changes none.
-fn content_file(op: &Op) -> Option<u8> {
-    match *op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::MmapWrite { file, .. }
-        | Op::Truncate { file, .. }
-        | Op::Punch { file, .. }
-        | Op::Fallocate { file, .. }
-        | Op::Unlink { file } => Some(file),
-        _ => None,
-    }
 }
 
 /// Compare a live `read()` (`got`: `None` if it failed) with the model.

@@ -62,21 +62,6 @@ fn is_commit(e: &LogEntry) -> bool {
     }
 }
 
-/// The file whose mapping an op may change (migrations included), if any.
-fn mapping_file(op: &Op) -> Option<u8> {
-    match *op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::MmapWrite { file, .. }
-        | Op::Truncate { file, .. }
-        | Op::Punch { file, .. }
-        | Op::Fallocate { file, .. }
-        | Op::Unlink { file }
-        | Op::Migrate { file, .. } => Some(file),
-        _ => None,
-    }
-}
-
 /// The isolated migrations of a run (module doc) and their windows.
 pub fn atomic_windows(records: &[OpRecord], log: &[LogEntry]) -> Vec<AtomicWindow> {
     let commits: Vec<usize> = (0..log.len()).filter(|&i| is_commit(&log[i])).collect();
@@ -95,7 +80,7 @@ pub fn atomic_windows(records: &[OpRecord], log: &[LogEntry]) -> Vec<AtomicWindo
         };
         let to = second_commit(r.end_log).map_or(log.len(), |c| c - 1);
         let isolated = records.iter().enumerate().all(|(m, o)| {
-            if m == n || mapping_file(&o.op) != Some(*file) {
+            if m == n || o.op.changed_file() != Some(*file) {
                 return true;
             }
             let start = o.origin.start_log.unwrap_or(0);

@@ -295,7 +295,7 @@ impl Model {
         if outcome != Outcome::Ok {
             self.snapshots.retain(|(seq, _), _| *seq != at.seq);
         }
-        if let Some(file) = changed_file(op) {
+        if let Some(file) = op.changed_file() {
             if outcome != Outcome::Rejected {
                 let done = self.done;
                 self.hist[usize::from(file)].touches.push((done, at));
@@ -560,26 +560,6 @@ impl Model {
             .iter()
             .any(|(done, o)| *done > d.start_done && o.allowed_at(k));
         (!touched).then_some(&d.state)
-    }
-}
-
-/// The file an op may change (content, size or existence).
-fn changed_file(op: &Op) -> Option<u8> {
-    match *op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::MmapWrite { file, .. }
-        | Op::Truncate { file, .. }
-        | Op::Punch { file, .. }
-        | Op::Fallocate { file, .. }
-        | Op::Unlink { file }
-        | Op::Migrate { file, .. } => Some(file),
-        Op::Read { .. }
-        | Op::Fiemap { .. }
-        | Op::Fsync { .. }
-        | Op::Sync
-        | Op::Writeback
-        | Op::Commit => None,
     }
 }
 
