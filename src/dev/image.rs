@@ -4,8 +4,9 @@
 //! shared base, so clones of a loaded disk are O(1)), and a saved image is `set_len` to the device
 //! size with only the non-zero blocks written, leaving holes elsewhere.
 
-use super::store::{is_zero, Store};
+use super::store::Store;
 use super::{valid_block_size, Block, Disk};
+use crate::bytes::is_zero;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::fs::File;

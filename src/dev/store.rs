@@ -12,6 +12,7 @@
 //! clones in O(1). Blocks are `Arc<[u8]>`: reading, logging and crash-building share them.
 
 use super::Block;
+use crate::bytes::is_zero;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -135,11 +136,6 @@ impl Store {
         blks.dedup();
         blks
     }
-}
-
-/// Whether every byte of `data` is zero.
-pub(crate) fn is_zero(data: &[u8]) -> bool {
-    crate::bytes::is_zero(data)
 }
 
 #[cfg(test)]
