@@ -133,10 +133,6 @@ struct Book {
 /// deadlock (a finding in `v`). Findings of the live run (reads against the model, lock-order
 /// inversions) go to `v`.
 pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
-    let reject = |v: &mut Verdict, why: String| {
-        v.trace = format!("scenario rejected: {why}\n");
-        v.rejected = Some(why);
-    };
     let Some(profile) = Profile::by_name(&s.profile) else {
         reject(v, format!("unknown profile {:?}", s.profile));
         return None;
@@ -146,38 +142,14 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         reject(v, format!("geometry: {p}"));
         return None;
     }
-    let before = match guarded(|| template::template(&s.geometry, &s.setup)) {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
-            reject(v, format!("setup failed: {e}"));
-            return None;
-        }
-        Err(p) => {
-            v.push(finding(
-                "panic",
-                None,
-                None,
-                format!("making the setup files: {p}"),
-            ));
-            return None;
-        }
-    };
-    let mut fs = match guarded(|| Fs::mount(before.clone(), MountOpts::default())) {
-        Ok(Ok(fs)) => fs,
-        Ok(Err(e)) => {
-            reject(v, format!("mounting the template: {e}"));
-            return None;
-        }
-        Err(p) => {
-            v.push(finding(
-                "panic",
-                None,
-                None,
-                format!("mounting the template: {p}"),
-            ));
-            return None;
-        }
-    };
+    let before = setup_step(v, ("setup failed", "making the setup files"), || {
+        template::template(&s.geometry, &s.setup)
+    })?;
+    let mut fs = setup_step(
+        v,
+        ("mounting the template", "mounting the template"),
+        || Fs::mount(before.clone(), MountOpts::default()),
+    )?;
     fs.bugs = profile.bugs;
     fs.dev.clear_log();
     let mut plan = s.faults.clone();
@@ -406,6 +378,33 @@ impl Book {
                 result: describe_result(&res),
                 migrate_map: None,
             });
+        }
+    }
+}
+
+/// Mark the scenario as one that cannot run, and why.
+fn reject(v: &mut Verdict, why: String) {
+    v.trace = format!("scenario rejected: {why}\n");
+    v.rejected = Some(why);
+}
+
+/// One step before the threads run, under a panic guard: an engine error rejects the scenario
+/// (`"{error_what}: {e}"`), a panic is a `panic` finding (`"{panic_what}: {p}"`).
+fn setup_step<T>(
+    v: &mut Verdict,
+    (error_what, panic_what): (&str, &str),
+    f: impl FnOnce() -> Result<T>,
+) -> Option<T> {
+    match guarded(f) {
+        Ok(Ok(t)) => Some(t),
+        Ok(Err(e)) => {
+            reject(v, format!("{error_what}: {e}"));
+            None
+        }
+        Err(p) => {
+            let cause = format!("{panic_what}: {p}");
+            v.push(finding("panic", None, None, cause));
+            None
         }
     }
 }
