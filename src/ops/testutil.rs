@@ -4,7 +4,7 @@
 //! file contents, and e2fsck on a saved copy when e2fsprogs is there.
 
 use crate::dev::{Disk, Zone};
-use crate::format::blockmap::{self, BlockMap, WalkCtx};
+use crate::format::blockmap::{self, BlockMap};
 use crate::format::superblock::EXT4_FEATURE_INCOMPAT_EXTENTS;
 use crate::fs::mkfs::{mkfs, MkfsOpts};
 use crate::fs::{Fs, MountOpts};
@@ -66,22 +66,9 @@ pub(crate) fn engine_map(fs: &mut Fs, ino: Ino) -> BlockMap {
     fs.iget(ino).unwrap();
     let raw = fs.inode(ino).raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
-    let (bs, first, nr) = (
-        fs.block_size(),
-        u64::from(fs.sb.s_first_data_block),
-        fs.sb.s_blocks_count,
-    );
+    let sb = fs.sb.clone();
     let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(|d| d.to_vec());
-    let mut ctx = WalkCtx {
-        ino,
-        block_size: bs,
-        first_block: first,
-        nr_blocks: nr,
-        csum_seed: seed,
-        read: &mut read,
-    };
-    let ext = raw.i_flags & crate::format::inode::EXT4_EXTENTS_FL != 0;
-    blockmap::walk(&mut ctx, &raw.i_block_bytes(), ext).unwrap()
+    blockmap::walk_inode(&sb, ino, &raw, seed, &mut read).unwrap()
 }
 
 /// `EXT4_IOC_MIGRATE` of `ino` alone on a one-thread scheduler, with 3 `-EAGAIN` retries

@@ -11,7 +11,7 @@ pub(crate) mod kernel;
 
 use crate::util::*;
 use e4fuzz::dev::Zone;
-use e4fuzz::format::blockmap::{self, BlockMap, MetaKind, Run, WalkCtx};
+use e4fuzz::format::blockmap::{self, BlockMap, MetaKind, Run};
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::{Ino, Pblk};
 use std::path::Path;
@@ -128,22 +128,9 @@ pub(crate) fn build(img: &Path, shapes: &[Shape]) {
 pub(crate) fn walk(fs: &mut Fs, ino: Ino) -> BlockMap {
     let raw = fs.iget(ino).unwrap().raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
-    let (bs, first, nr) = (
-        fs.block_size(),
-        u64::from(fs.sb.s_first_data_block),
-        fs.sb.s_blocks_count,
-    );
+    let sb = fs.sb.clone();
     let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(|d| d.to_vec());
-    let mut ctx = WalkCtx {
-        ino,
-        block_size: bs,
-        first_block: first,
-        nr_blocks: nr,
-        csum_seed: seed,
-        read: &mut read,
-    };
-    let ext = raw.i_flags & e4fuzz::format::inode::EXT4_EXTENTS_FL != 0;
-    blockmap::walk(&mut ctx, &raw.i_block_bytes(), ext).unwrap()
+    blockmap::walk_inode(&sb, ino, &raw, seed, &mut read).unwrap()
 }
 
 /// State of one file and the counters, read with a read-only mount.
