@@ -4,6 +4,7 @@
 //! cargo run --release --example scenario_timing [DIR]        # default DIR: corpus/scenario
 //! TOP=1 cargo run --release --example scenario_timing DIR    # the slowest inputs on the budget
 //! LOOP=i cargo run --release --example scenario_timing DIR   # configuration i for 4 s (for perf)
+//! LOOP=i PASSES=n …                                           # … n passes over DIR (for heaptrack)
 //! ```
 //!
 //! Each input of DIR is decoded and run warm (templates cached) with several [`ExecOpts`]; the
@@ -38,9 +39,12 @@ fn main() {
     }
     if let Ok(i) = std::env::var("LOOP") {
         let opts = &configs[i.parse::<usize>().expect("LOOP=index")].1;
+        let passes: Option<u32> = std::env::var("PASSES").ok().and_then(|p| p.parse().ok());
         let t = Instant::now();
-        while t.elapsed().as_secs_f64() < 4.0 {
+        let mut done = 0;
+        while passes.map_or(t.elapsed().as_secs_f64() < 4.0, |p| done < p) {
             scenarios.iter().for_each(|s| drop(execute_with(s, opts)));
+            done += 1;
         }
         return;
     }

@@ -140,6 +140,17 @@ impl ZoneMap {
         }
     }
 
+    /// The zones of the ranges that overlap the `len` blocks from `start` (blocks of no range
+    /// are [`Zone::Unknown`] and not listed), from the last range back: one range lookup, not
+    /// one per block.
+    pub fn zones_in(&self, start: Pblk, len: u64) -> impl Iterator<Item = Zone> + '_ {
+        let end = start.0.saturating_add(len);
+        let ranges = self.ranges.range(..end).rev();
+        ranges
+            .take_while(move |(&s, &(l, _))| len > 0 && s.saturating_add(l) > start.0)
+            .map(|(_, &(_, z))| z)
+    }
+
     /// The ranges of the map, in block order: (start, len, zone).
     pub fn ranges(&self) -> impl Iterator<Item = (Pblk, u64, Zone)> + '_ {
         self.ranges.iter().map(|(&s, &(l, z))| (Pblk(s), l, z))
@@ -178,6 +189,30 @@ mod tests {
         assert_eq!(m.zone_of(Pblk(14)), Zone::Unknown);
         assert_eq!(m.zone_of(Pblk(u64::MAX)), Zone::Unknown);
         assert_eq!(m.ranges().count(), 3);
+    }
+
+    #[test]
+    fn zones_in_lists_every_overlapping_range() {
+        let m = map();
+        let zones = |s, l| m.zones_in(Pblk(s), l).collect::<Vec<_>>();
+        assert_eq!(zones(0, 1), [Zone::Superblock]);
+        assert_eq!(zones(0, 3), [Zone::GroupDesc, Zone::Superblock]);
+        assert_eq!(zones(2, 12), [Zone::InodeTable, Zone::GroupDesc]);
+        assert_eq!(zones(3, 7), []);
+        assert_eq!(zones(13, 100), [Zone::InodeTable]);
+        assert_eq!(zones(14, u64::MAX), []);
+        assert_eq!(zones(5, 0), []);
+        for s in 0..16 {
+            for l in 0..16 {
+                let slow: Vec<Zone> = (s..s + l)
+                    .map(|b| m.zone_of(Pblk(b)))
+                    .filter(|&z| z != Zone::Unknown)
+                    .collect();
+                let fast = zones(s, l);
+                assert_eq!(slow.is_empty(), fast.is_empty(), "{s}+{l}");
+                assert!(slow.iter().all(|z| fast.contains(z)), "{s}+{l}");
+            }
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::fs::Fs;
 use crate::ops::locks::{i_data_sem, i_rwsem, journal_commit, journal_start, journal_stop};
 use crate::profile::Bug;
 use crate::sched::{Cx, LockGuard, LockId, Mode};
-use crate::units::{Ino, Lblk, Pblk};
+use crate::units::{Ino, Lblk};
 
 /// Release `guards` in reverse order (each a yield point).
 async fn release_all(cx: &Cx<Fs>, guards: Vec<LockGuard>) {
@@ -167,13 +167,19 @@ fn check_block_validity(fs: &Fs, m: &MapResult) -> Result<()> {
     let first = u64::from(fs.sb.s_first_data_block);
     let end = m.pblk.0.checked_add(u64::from(m.len));
     let inside = m.pblk.0 >= first && end.is_some_and(|e| e <= fs.sb.s_blocks_count);
-    let system = |b: u64| {
+    let system = |z: Zone| {
         matches!(
-            fs.dev.zone_of(Pblk(b)),
+            z,
             Zone::Superblock | Zone::GroupDesc | Zone::Bitmap | Zone::InodeTable
         )
     };
-    if !inside || (m.pblk.0..m.pblk.0 + u64::from(m.len)).any(system) {
+    if !inside
+        || fs
+            .dev
+            .zone_map()
+            .zones_in(m.pblk, u64::from(m.len))
+            .any(system)
+    {
         return Err(CorruptKind::BlockOutOfRange(m.pblk).into());
     }
     Ok(())

@@ -10,6 +10,7 @@
 //!
 //! [`Blocked`]: Status::Blocked
 
+use super::exec::MAX_THREADS;
 use super::lock::{Blocker, LockTable};
 use super::lockdep::LockOrder;
 use super::trace::{EventKind, TraceEvent};
@@ -73,17 +74,56 @@ impl fmt::Display for WaitLink {
     }
 }
 
+/// The runnable threads of one decision, in thread order (a slice; no allocation per step).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Runnable {
+    ids: [ThreadId; MAX_THREADS],
+    len: usize,
+}
+
+impl Default for Runnable {
+    fn default() -> Self {
+        Runnable {
+            ids: [ThreadId(0); MAX_THREADS],
+            len: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for Runnable {
+    type Target = [ThreadId];
+    fn deref(&self) -> &[ThreadId] {
+        &self.ids[..self.len]
+    }
+}
+
 /// The shared control block (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Ctl {
     threads: Vec<ThreadCtl>,
     locks: LockTable,
     pub(crate) order: LockOrder,
     pub(crate) trace: Vec<TraceEvent>,
+    /// Whether events go to `trace` (off when nobody reads it).
+    pub(crate) tracing: bool,
     /// The thread being polled, if any.
     polling: Option<ThreadId>,
     /// Decisions taken so far.
     pub(crate) step: u32,
+}
+
+impl Default for Ctl {
+    fn default() -> Ctl {
+        Ctl {
+            threads: Vec::new(),
+            locks: LockTable::default(),
+            order: LockOrder::default(),
+            trace: Vec::new(),
+            tracing: true,
+            polling: None,
+            step: 0,
+        }
+    }
 }
 
 impl Ctl {
@@ -116,6 +156,9 @@ impl Ctl {
         label: &'static str,
         site: Option<&'static Location<'static>>,
     ) {
+        if !self.tracing {
+            return;
+        }
         let step = self.step;
         self.trace.push(TraceEvent {
             step,
@@ -156,12 +199,8 @@ impl Ctl {
     pub(crate) fn request(&mut self, lock: LockId, mode: Mode, site: &'static Location<'static>) {
         let t = self.suspend(Status::AtLock(Want { lock, mode, site }));
         // Lockdep validates in lock_acquire(), before the thread may block: so do we.
-        let held: Vec<_> = self.threads[t.0]
-            .held
-            .iter()
-            .map(|h| (h.lock, h.site))
-            .collect();
-        self.order.record(t, &held, lock, site, self.step);
+        let held = self.threads[t.0].held.iter().map(|h| (h.lock, h.site));
+        self.order.record(t, held, lock, site, self.step);
         self.push(
             t,
             EventKind::Request { lock, mode },
@@ -202,14 +241,20 @@ impl Ctl {
     }
 
     /// The runnable threads, in thread order.
-    pub(crate) fn runnable(&self) -> Vec<ThreadId> {
-        let ids = (0..self.threads.len()).map(ThreadId);
-        ids.filter(|&t| match self.threads[t.0].status {
-            Status::NotStarted | Status::AtYield(_) | Status::AtLock(_) => true,
-            Status::Blocked(w) => self.locks.grantable(w.lock, t),
-            Status::Running | Status::Done => false,
-        })
-        .collect()
+    pub(crate) fn runnable(&self) -> Runnable {
+        let mut set = Runnable::default();
+        for t in (0..self.threads.len()).map(ThreadId) {
+            let runnable = match self.threads[t.0].status {
+                Status::NotStarted | Status::AtYield(_) | Status::AtLock(_) => true,
+                Status::Blocked(w) => self.locks.grantable(w.lock, t),
+                Status::Running | Status::Done => false,
+            };
+            if runnable {
+                set.ids[set.len] = t;
+                set.len += 1;
+            }
+        }
+        set
     }
 
     /// Whether every thread has finished.
@@ -299,7 +344,8 @@ impl Ctl {
             let want = self
                 .want(t)
                 .unwrap_or_else(|| panic!("{t} blocks a thread but is not blocked"));
-            let blocker = self.locks.blockers(want.lock, t)[0];
+            let blocker = self.locks.blockers(want.lock, t).next();
+            let blocker = blocker.unwrap_or_else(|| panic!("{t} is blocked by nobody"));
             path.push((t, want, blocker));
             t = blocker.thread;
         }
@@ -386,12 +432,12 @@ mod tests {
         step(&mut ctl, T0, |c| c.yield_here("holding", site, true));
         step(&mut ctl, T1, |c| c.request(A, Mode::Read, site));
         assert!(!step(&mut ctl, T1, |_| unreachable!()));
-        assert_eq!(ctl.runnable(), vec![T0]);
+        assert_eq!(*ctl.runnable(), [T0]);
         step(&mut ctl, T0, |c| {
             c.release(T0, A, Mode::Write, site);
             c.yield_here("i_data_sem", site, false);
         });
-        assert_eq!(ctl.runnable(), vec![T0, T1]);
+        assert_eq!(*ctl.runnable(), [T0, T1]);
         assert!(step(&mut ctl, T1, |c| {
             assert_eq!(c.acquired(A, Mode::Read), T1);
             c.yield_here("reading", site, true);

@@ -66,7 +66,7 @@ pub struct RunOutcome<R> {
     pub inversions: Vec<LockOrderInversion>,
     /// The lock-order edges of the run, to merge across runs.
     pub lock_order: LockOrder,
-    /// Every decision and lock event.
+    /// Every decision and lock event (empty if [`Sched::tracing`] was turned off).
     pub trace: Vec<TraceEvent>,
 }
 
@@ -133,6 +133,13 @@ impl<'a, S, R> Sched<'a, S, R> {
     /// Bound the run to `max_steps` scheduling decisions (default [`DEFAULT_MAX_STEPS`]).
     pub fn max_steps(mut self, max_steps: u32) -> Self {
         self.max_steps = max_steps;
+        self
+    }
+
+    /// Whether to record [`RunOutcome::trace`] (default on); off, the trace stays empty and
+    /// the run is otherwise the same.
+    pub fn tracing(self, on: bool) -> Self {
+        self.cx.ctl.borrow_mut().tracing = on;
         self
     }
 

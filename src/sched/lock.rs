@@ -19,7 +19,6 @@
 //! scheduling decision that picks it.
 
 use super::ThreadId;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// One lock instance. The instance keys are raw numbers (an inode number, a logical block) so
@@ -147,15 +146,33 @@ struct RwSem {
 }
 
 /// The state of every lock that is held or waited for. Locks that are neither are absent.
+///
+/// A run holds few locks at once, so they are kept in a small vector searched linearly (no
+/// order of it reaches a decision); the state of a lock that becomes free goes to a spare list
+/// and is reused, so that a run allocates only for the most locks it ever has at once.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LockTable {
-    locks: BTreeMap<LockId, RwSem>,
+    locks: Vec<(LockId, RwSem)>,
+    spare: Vec<RwSem>,
 }
 
 impl LockTable {
+    fn sem(&self, id: LockId) -> Option<&RwSem> {
+        self.locks.iter().find(|(l, _)| *l == id).map(|(_, s)| s)
+    }
+
+    fn pos(&self, id: LockId) -> Option<usize> {
+        self.locks.iter().position(|(l, _)| *l == id)
+    }
+
     /// Queue `thread` as a waiter for `id` in `mode` (behind every earlier waiter).
     pub(crate) fn enqueue(&mut self, id: LockId, thread: ThreadId, mode: Mode) {
-        let sem = self.locks.entry(id).or_default();
+        let i = self.pos(id).unwrap_or_else(|| {
+            let sem = self.spare.pop().unwrap_or_default();
+            self.locks.push((id, sem));
+            self.locks.len() - 1
+        });
+        let sem = &mut self.locks[i].1;
         assert!(
             !sem.queue.iter().any(|&(t, _)| t == thread),
             "{thread} queued twice for {id}"
@@ -165,20 +182,25 @@ impl LockTable {
 
     /// Whether `thread`, queued for `id`, may take it now (the grant rule in the module doc).
     pub(crate) fn grantable(&self, id: LockId, thread: ThreadId) -> bool {
-        self.blockers(id, thread).is_empty()
+        self.blockers(id, thread).next().is_none()
     }
 
     /// The threads that keep queued `thread` from taking `id`: incompatible holders first (in
     /// acquisition order), then the waiters ahead of it that it may not overtake (queue order).
-    pub(crate) fn blockers(&self, id: LockId, thread: ThreadId) -> Vec<Blocker> {
-        let sem = &self.locks[&id];
+    pub(crate) fn blockers(
+        &self,
+        id: LockId,
+        thread: ThreadId,
+    ) -> impl Iterator<Item = Blocker> + '_ {
+        let sem = self.sem(id);
+        let sem = sem.unwrap_or_else(|| panic!("{thread} is not queued for {id}"));
         let pos = sem.queue.iter().position(|&(t, _)| t == thread);
         // OK to unwrap: callers ask only about queued threads.
         let pos = pos.unwrap_or_else(|| panic!("{thread} is not queued for {id}"));
         let mode = sem.queue[pos].1;
-        let conflicts = |other: Mode| mode == Mode::Write || other == Mode::Write;
-        let holders = sem.holders.iter().filter(|&&(_, m)| conflicts(m));
-        let ahead = sem.queue[..pos].iter().filter(|&&(_, m)| conflicts(m));
+        let conflicts = move |other: Mode| mode == Mode::Write || other == Mode::Write;
+        let holders = sem.holders.iter().filter(move |&&(_, m)| conflicts(m));
+        let ahead = sem.queue[..pos].iter().filter(move |&&(_, m)| conflicts(m));
         let held = holders.map(|&(t, _)| Blocker {
             thread: t,
             holds: true,
@@ -187,7 +209,6 @@ impl LockTable {
             thread: t,
             holds: false,
         }))
-        .collect()
     }
 
     /// Move queued `thread` from the waiters of `id` to its holders. It must be grantable.
@@ -197,7 +218,8 @@ impl LockTable {
             "{thread} granted {id} out of turn"
         );
         // OK to unwrap: `grantable` found the lock and the waiter.
-        let sem = self.locks.get_mut(&id).unwrap();
+        let i = self.pos(id).unwrap();
+        let sem = &mut self.locks[i].1;
         let pos = sem.queue.iter().position(|&(t, _)| t == thread).unwrap();
         let (_, mode) = sem.queue.remove(pos);
         sem.holders.push((thread, mode));
@@ -206,22 +228,22 @@ impl LockTable {
 
     /// Drop `thread`'s hold of `id` in `mode`. Panics if it does not hold it so.
     pub(crate) fn release(&mut self, id: LockId, thread: ThreadId, mode: Mode) {
-        let sem = self.locks.get_mut(&id);
-        let sem = sem.unwrap_or_else(|| panic!("{thread} releases {id}, which nobody holds"));
+        let i = self.pos(id);
+        let i = i.unwrap_or_else(|| panic!("{thread} releases {id}, which nobody holds"));
+        let sem = &mut self.locks[i].1;
         let pos = sem.holders.iter().position(|&h| h == (thread, mode));
         let pos = pos.unwrap_or_else(|| panic!("{thread} releases {id} ({mode}) not held"));
         sem.holders.remove(pos);
         if sem.holders.is_empty() && sem.queue.is_empty() {
-            self.locks.remove(&id);
+            let (_, sem) = self.locks.swap_remove(i);
+            self.spare.push(sem);
         }
     }
 
     /// The current holders of `id`, in acquisition order.
     #[cfg(test)]
     pub(crate) fn holders(&self, id: LockId) -> Vec<(ThreadId, Mode)> {
-        self.locks
-            .get(&id)
-            .map_or_else(Vec::new, |s| s.holders.clone())
+        self.sem(id).map_or_else(Vec::new, |s| s.holders.clone())
     }
 }
 
@@ -288,7 +310,7 @@ mod tests {
         table.enqueue(A, T0, Mode::Read);
         table.grant(A, T0);
         table.enqueue(A, T1, Mode::Write);
-        assert_eq!(table.blockers(A, T1), vec![held(T0)]);
+        assert_eq!(table.blockers(A, T1).collect::<Vec<_>>(), vec![held(T0)]);
         table.release(A, T0, Mode::Read);
         assert!(table.grantable(A, T1));
         assert_eq!(table.grant(A, T1), Mode::Write);
@@ -302,10 +324,10 @@ mod tests {
         table.grant(A, T0);
         table.enqueue(A, T1, Mode::Write);
         table.enqueue(A, T2, Mode::Read);
-        assert_eq!(table.blockers(A, T2), vec![queued(T1)]);
+        assert_eq!(table.blockers(A, T2).collect::<Vec<_>>(), vec![queued(T1)]);
         // T0 reads again (recursive read): it queues behind the writer too.
         table.enqueue(A, T0, Mode::Read);
-        assert_eq!(table.blockers(A, T0), vec![queued(T1)]);
+        assert_eq!(table.blockers(A, T0).collect::<Vec<_>>(), vec![queued(T1)]);
     }
 
     #[test]
@@ -315,8 +337,11 @@ mod tests {
         table.grant(A, T0);
         table.enqueue(A, T1, Mode::Read);
         table.enqueue(A, T2, Mode::Write);
-        assert_eq!(table.blockers(A, T1), vec![held(T0)]);
-        assert_eq!(table.blockers(A, T2), vec![held(T0), queued(T1)]);
+        assert_eq!(table.blockers(A, T1).collect::<Vec<_>>(), vec![held(T0)]);
+        assert_eq!(
+            table.blockers(A, T2).collect::<Vec<_>>(),
+            vec![held(T0), queued(T1)]
+        );
     }
 
     #[test]

@@ -71,12 +71,12 @@ impl LockOrder {
     pub fn record(
         &mut self,
         thread: ThreadId,
-        held: &[(LockId, &'static Location<'static>)],
+        held: impl IntoIterator<Item = (LockId, &'static Location<'static>)>,
         acquired: LockId,
         site: &'static Location<'static>,
         step: u32,
     ) {
-        for &(h, held_site) in held {
+        for (h, held_site) in held {
             if h.class() == acquired.class() {
                 continue;
             }
@@ -199,8 +199,8 @@ mod tests {
 
     fn take(order: &mut LockOrder, thread: ThreadId, held: &[LockId], acquired: LockId, step: u32) {
         let site = here();
-        let held: Vec<_> = held.iter().map(|&h| (h, site)).collect();
-        order.record(thread, &held, acquired, site, step);
+        let held = held.iter().map(|&h| (h, site));
+        order.record(thread, held, acquired, site, step);
     }
 
     #[test]
