@@ -7,9 +7,11 @@
 //!   (absent)  zeroes
 //! ```
 //!
-//! A read looks the layers up top to bottom. Cloning a store clones the two overlays (one `Arc`
-//! per block written since the last freeze) and bumps two reference counts, so a frozen template
-//! clones in O(1). Blocks are `Arc<[u8]>`: reading, logging and crash-building share them.
+//! A read looks the layers up top to bottom. Each layer is shared copy-on-write: cloning a
+//! store bumps three reference counts, and an overlay is copied (one `Arc` per block written
+//! since the last freeze) only when a clone that shares it is written. A crash image that is
+//! only read (checked, fingerprinted, recovered with nothing to replay) never copies one.
+//! Blocks are `Arc<[u8]>`: reading, logging and crash-building share them.
 
 use super::Block;
 use crate::bytes::is_zero;
@@ -21,10 +23,10 @@ use std::sync::Arc;
 pub(crate) struct Store {
     /// The shared immutable template. All-zero blocks are never stored here.
     base: Arc<BTreeMap<u64, Block>>,
-    /// Blocks made durable since the base was built.
-    durable: BTreeMap<u64, Block>,
-    /// Blocks written but not yet durable: the newest copy of each.
-    volatile: BTreeMap<u64, Block>,
+    /// Blocks made durable since the base was built (copy-on-write).
+    durable: Arc<BTreeMap<u64, Block>>,
+    /// Blocks written but not yet durable: the newest copy of each (copy-on-write).
+    volatile: Arc<BTreeMap<u64, Block>>,
     /// One shared zero block, returned for every block never written.
     zero: Block,
 }
@@ -40,8 +42,8 @@ impl Store {
         base.retain(|_, b| !is_zero(b));
         Store {
             base: Arc::new(base),
-            durable: BTreeMap::new(),
-            volatile: BTreeMap::new(),
+            durable: Arc::default(),
+            volatile: Arc::default(),
             zero: Arc::from(vec![0u8; block_size]),
         }
     }
@@ -68,25 +70,35 @@ impl Store {
 
     /// Record a completed non-FUA write: it sits in the cache until a flush.
     pub(crate) fn put_volatile(&mut self, blk: u64, data: Block) {
-        self.volatile.insert(blk, data);
+        Arc::make_mut(&mut self.volatile).insert(blk, data);
     }
 
     /// Record a durable write (FUA, or a write a crash kept): it supersedes any cached copy.
     pub(crate) fn put_durable(&mut self, blk: u64, data: Block) {
-        self.volatile.remove(&blk);
-        self.durable.insert(blk, data);
+        if self.volatile.contains_key(&blk) {
+            Arc::make_mut(&mut self.volatile).remove(&blk);
+        }
+        Arc::make_mut(&mut self.durable).insert(blk, data);
     }
 
     /// Model of a completed cache flush: every cached block becomes durable.
     pub(crate) fn flush(&mut self) {
-        let mut cached = std::mem::take(&mut self.volatile);
-        self.durable.append(&mut cached);
+        if self.volatile.is_empty() {
+            return;
+        }
+        let cached = std::mem::take(&mut self.volatile);
+        let durable = Arc::make_mut(&mut self.durable);
+        match Arc::try_unwrap(cached) {
+            Ok(mut cached) => durable.append(&mut cached),
+            Err(shared) => durable.extend(shared.iter().map(|(&b, d)| (b, Arc::clone(d)))),
+        }
     }
 
     /// Fold every layer into a new shared base (as if flushed), leaving both overlays empty.
     pub(crate) fn fold(&mut self) {
         self.flush();
         let durable = std::mem::take(&mut self.durable);
+        let durable = Arc::try_unwrap(durable).unwrap_or_else(|shared| (*shared).clone());
         let base = Arc::make_mut(&mut self.base);
         for (blk, data) in durable {
             if is_zero(&data) {
@@ -101,8 +113,8 @@ impl Store {
     pub(crate) fn durable_only(&self) -> Store {
         Store {
             base: Arc::clone(&self.base),
-            durable: self.durable.clone(),
-            volatile: BTreeMap::new(),
+            durable: Arc::clone(&self.durable),
+            volatile: Arc::default(),
             zero: Arc::clone(&self.zero),
         }
     }
@@ -207,5 +219,30 @@ mod tests {
         assert_eq!(&d.get(1)[..], &[1; 8]);
         assert_eq!(&d.get(2)[..], &[0; 8]);
         assert!(d.shares_base_with(&s));
+    }
+
+    #[test]
+    fn clones_share_overlays_until_written() {
+        let mut s = Store::new(8);
+        s.put_durable(1, blk(1));
+        s.put_volatile(2, blk(2));
+        let t = s.clone();
+        assert!(Arc::ptr_eq(&s.durable, &t.durable) && Arc::ptr_eq(&s.volatile, &t.volatile));
+        // Writing one copies only that one's overlay; the other keeps what it had.
+        s.put_durable(2, blk(22));
+        s.put_volatile(3, blk(3));
+        assert_eq!((&s.get(2)[..], &t.get(2)[..]), (&[22; 8][..], &[2; 8][..]));
+        assert_eq!((&s.get(3)[..], &t.get(3)[..]), (&[3; 8][..], &[0; 8][..]));
+        let mut u = t.clone();
+        u.flush();
+        assert_eq!(
+            (&u.get_durable(2)[..], &t.get_durable(2)[..]),
+            (&[2; 8][..], &[0; 8][..])
+        );
+        assert!(t.is_volatile(2) && !u.is_volatile(2));
+        let mut v = t.clone();
+        v.fold();
+        assert_eq!((v.overlay_len(), t.overlay_len()), (0, 2));
+        assert_eq!(&v.get(1)[..], &[1; 8]);
     }
 }

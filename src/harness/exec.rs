@@ -243,11 +243,15 @@ fn crash_states(
         .collect();
     let mut cache = states::StateCache::new();
     let mut images = None;
+    // The device replayed to the current point, advanced from point to point (they ascend).
+    let mut replayed: Option<Disk> = None;
     for (idx, &k) in points.iter().enumerate() {
         let crash = if k == n {
             dev.crash_image(&fates(s, k, n))
         } else {
-            dev.replay_log(k).crash_image(&fates(s, k, n))
+            let at = replayed.get_or_insert_with(|| dev.replay_log(k));
+            at.replay_log_to(dev, k);
+            at.crash_image(&fates(s, k, n))
         };
         let last = idx + 1 == points.len();
         let checks = Checks {
