@@ -195,8 +195,14 @@ fn check_dir_entry(buf: &[u8], off: usize, size: usize, ino: Ino) -> Result<usiz
     Ok(next)
 }
 
-/// Walk the chain: `(offset, entry)` for every entry, each checked.
-fn walk(buf: &[u8], dir: Ino, with_tail: bool) -> Result<Vec<(usize, DirEntry)>> {
+/// Walk the chain, each entry checked: `visit(offset, (inode, rec_len, name_len, file_type),
+/// name)` for every entry, in order. Allocates nothing.
+fn visit(
+    buf: &[u8],
+    dir: Ino,
+    with_tail: bool,
+    mut visit: impl FnMut(usize, (u32, u32, u8, u8), &[u8]),
+) -> Result<()> {
     if with_tail && !has_tail(buf) {
         return Err(bad(
             dir,
@@ -207,25 +213,53 @@ fn walk(buf: &[u8], dir: Ino, with_tail: bool) -> Result<Vec<(usize, DirEntry)>>
     if size < usize::try_from(rec_len_for(1)).unwrap_or(12) {
         return Err(bad(dir, "directory block too small"));
     }
-    let mut out = Vec::new();
     let mut off = 0;
     while off < size {
         let next = check_dir_entry(buf, off, size, dir)?;
-        let (inode, rec_len, name_len, file_type) = entry_header(buf, off);
-        let name = buf[off + DIRENT_HEADER..][..usize::from(name_len)].to_vec();
-        out.push((
+        let header = entry_header(buf, off);
+        visit(
             off,
-            DirEntry {
+            header,
+            &buf[off + DIRENT_HEADER..][..usize::from(header.2)],
+        );
+        off = next;
+    }
+    Ok(())
+}
+
+/// Walk the chain: `(offset, entry)` for every entry, each checked.
+fn walk(buf: &[u8], dir: Ino, with_tail: bool) -> Result<Vec<(usize, DirEntry)>> {
+    let mut out = Vec::new();
+    visit(
+        buf,
+        dir,
+        with_tail,
+        |off, (inode, rec_len, name_len, file_type), name| {
+            let name = name.to_vec();
+            let e = DirEntry {
                 inode,
                 rec_len,
                 name_len,
                 file_type,
                 name,
-            },
-        ));
-        off = next;
-    }
+            };
+            out.push((off, e));
+        },
+    )?;
     Ok(out)
+}
+
+/// The inode of the first live entry (inode ≠ 0) named `name` in a directory block, every
+/// entry checked as [`parse_block`] checks them: what `parse_block` then a search would give,
+/// without building the entries.
+pub fn find_in_block(buf: &[u8], dir_ino: Ino, has_tail: bool, name: &[u8]) -> Result<Option<u32>> {
+    let mut found = None;
+    visit(buf, dir_ino, has_tail, |_, (inode, ..), n| {
+        if found.is_none() && inode != 0 && n == name {
+            found = Some(inode);
+        }
+    })?;
+    Ok(found)
 }
 
 /// Parse one directory block, every entry checked as `ext4_check_dir_entry()` does while the
@@ -631,6 +665,18 @@ mod tests {
             let tail = round % 3 == 0;
             let entries = parse_block(&b, DIR, tail);
             parsed += usize::from(entries.is_ok());
+            // find_in_block is parse_block then a search for the first live entry by name.
+            let names = entries.as_ref().map_or(vec![], |v| {
+                v.iter().map(|e| e.name.clone()).collect::<Vec<_>>()
+            });
+            for name in names.iter().map(Vec::as_slice).chain([&b""[..], b"a"]) {
+                let want = entries.as_ref().map_err(ToString::to_string).map(|v| {
+                    let hit = v.iter().find(|e| e.inode != 0 && e.name == name);
+                    hit.map(|e| e.inode)
+                });
+                let got = find_in_block(&b, DIR, tail, name).map_err(|e| e.to_string());
+                assert_eq!(got, want, "{b:?}");
+            }
             let _ = (has_tail(&b), dirblock_csum_verify(1, &b, DIR));
             let _ = (
                 is_empty_dir_block(&b, DIR, tail, round % 5 == 0),

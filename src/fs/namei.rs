@@ -43,6 +43,17 @@ impl Fs {
     }
 
     fn dir_block(&mut self, dir: Ino, pblk: Pblk) -> Result<Vec<DirEntry>> {
+        self.with_dir_block(dir, pblk, |buf, tail| dir::parse_block(buf, dir, tail))
+    }
+
+    /// Read directory block `pblk` of `dir`, verify its checksum, and give `f` the bytes and
+    /// whether the block has a checksum tail.
+    fn with_dir_block<T>(
+        &mut self,
+        dir: Ino,
+        pblk: Pblk,
+        f: impl FnOnce(&[u8], bool) -> Result<T>,
+    ) -> Result<T> {
         let csum = self.sb.metadata_csum();
         let seed = self.inode(dir).csum_seed;
         let buf = self.bread(pblk, Zone::DirData)?;
@@ -50,7 +61,7 @@ impl Fs {
             dir::dirblock_csum_verify(seed, buf, dir)?;
         }
         let tail = csum && dir::has_tail(buf);
-        dir::parse_block(buf, dir, tail)
+        f(buf, tail)
     }
 
     /// Every live entry of directory `dir`, in on-disk order.
@@ -69,12 +80,20 @@ impl Fs {
     }
 
     /// Model of ext4_lookup(): the inode a name refers to in `dir`.
+    ///
+    /// Every block is read and checked (as [`readdir`](Fs::readdir) does) before the first
+    /// match is returned, without building the entries.
     pub fn lookup(&mut self, dir: Ino, name: &[u8]) -> Result<Option<Ino>> {
-        Ok(self
-            .readdir(dir)?
-            .into_iter()
-            .find(|e| e.name == name)
-            .map(|e| Ino(e.inode)))
+        self.iget(dir)?;
+        self.check_dir(dir)?;
+        let mut found = None;
+        for (_, pblk) in self.dir_blocks(dir)? {
+            let hit = self.with_dir_block(dir, pblk, |buf, tail| {
+                dir::find_in_block(buf, dir, tail, name)
+            })?;
+            found = found.or(hit);
+        }
+        Ok(found.map(Ino))
     }
 
     fn check_dir(&self, ino: Ino) -> Result<()> {

@@ -382,12 +382,13 @@ impl Model {
         let Some(live) = self.live[usize::from(file)].as_mut() else {
             return;
         };
-        let mut data = live
+        // Copy-on-write: the live block is shared with its recorded versions, so this makes
+        // the one copy the new version needs (no intermediate Vec).
+        let mut block = live
             .blocks
             .get(&lblk)
-            .map_or_else(|| vec![0u8; bs], |b| b.to_vec());
-        f(&mut data);
-        let block: Block = Arc::from(data);
+            .map_or_else(|| Arc::from(vec![0u8; bs]), Arc::clone);
+        f(Arc::make_mut(&mut block));
         live.blocks.insert(lblk, Arc::clone(&block));
         let h = &mut self.hist[usize::from(file)];
         h.versions.entry(lblk).or_default().push((at, block));
