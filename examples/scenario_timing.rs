@@ -10,7 +10,8 @@
 //! Each input of DIR is decoded and run warm (templates cached) with several [`ExecOpts`]; the
 //! mean time per input is printed per configuration, then the fuzz target itself
 //! (`e4fuzz::targets::scenario`: its budget, then `execute` on a finding). Under ASan and
-//! libFuzzer's coverage the same code is roughly 12-20 times slower.
+//! libFuzzer's coverage the same code is roughly 12 times slower (fuzz/README.md, "Throughput
+//! under ASan").
 
 use e4fuzz::harness::{execute_with, ExecOpts, FsckScope};
 use e4fuzz::scenario::Scenario;

@@ -1,10 +1,13 @@
 //! Delta debugging of a failing scenario: the smallest scenario found that still makes the same
 //! oracle fire.
 //!
-//! Greedy, one reduction at a time, restarting from the biggest reductions after every success
-//! (a bounded number of executions, [`MinimizeOpts::max_execs`]):
+//! Greedy, one reduction at a time, in passes over the list of reductions (biggest first): after
+//! a success the pass goes on from the same place in the new scenario's list, and passes repeat
+//! until one makes no progress (or [`MinimizeOpts::max_execs`] executions were spent):
 //!
-//! 1. drop a thread; drop a chunk of a thread's ops (halves, quarters, … single ops);
+//! 1. drop a thread; drop a file (every op on it, in every thread, and its setup: a create and
+//!    its unlink go together, which single-op drops cannot do while keeping the scenario
+//!    valid); drop a chunk of a thread's ops (halves, quarters, … single ops);
 //! 2. drop a setup file; drop a setup write;
 //! 3. drop a fault rule, the fault plan's crash point, the mid-workload crash point, or move it
 //!    earlier;
@@ -34,7 +37,7 @@ impl Default for MinimizeOpts {
     fn default() -> MinimizeOpts {
         MinimizeOpts {
             oracle: None,
-            max_execs: 400,
+            max_execs: 4000,
             exec: ExecOpts {
                 trace: false,
                 ..ExecOpts::default()
@@ -73,22 +76,28 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     let strict = gen::validate(s).is_ok();
     let mut best = (s.clone(), first);
     let mut execs = 1;
-    'outer: while execs < opts.max_execs {
-        for cand in candidates(&best.0) {
-            if execs >= opts.max_execs {
-                break 'outer;
-            }
-            if cand == best.0 || (strict && gen::validate(&cand).is_err()) {
+    let mut progress = true;
+    while progress && execs < opts.max_execs {
+        progress = false;
+        // One pass: try the reductions in order; after a success, go on from the same index
+        // in the new scenario's (shorter) list.
+        let mut i = 0;
+        let mut list = candidates(&best.0);
+        while i < list.len() && execs < opts.max_execs {
+            let cand = &list[i];
+            i += 1;
+            if *cand == best.0 || (strict && gen::validate(cand).is_err()) {
                 continue;
             }
             execs += 1;
-            let v = execute_with(&cand, &exec);
+            let v = execute_with(cand, &exec);
             if v.findings.iter().any(|f| f.oracle == oracle) {
-                best = (cand, v);
-                continue 'outer;
+                best = (cand.clone(), v);
+                progress = true;
+                list = candidates(&best.0);
+                i = i.saturating_sub(1);
             }
         }
-        break;
     }
     // The result, judged with the caller's options (confirmation included).
     let verdict = execute_with(&best.0, &opts.exec);
@@ -104,6 +113,7 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
 fn candidates(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
     drop_threads(s, &mut out);
+    drop_files(s, &mut out);
     drop_ops(s, &mut out);
     drop_setup(s, &mut out);
     drop_faults(s, &mut out);
@@ -120,6 +130,33 @@ fn drop_threads(s: &Scenario, out: &mut Vec<Scenario>) {
     for t in 0..s.threads.len() {
         let mut c = s.clone();
         c.threads.remove(t);
+        out.push(c);
+    }
+}
+
+/// The file an op names, if any.
+fn op_file(op: &Op) -> Option<u8> {
+    match *op {
+        Op::Read { file, .. } | Op::Fiemap { file } | Op::Fsync { file } => Some(file),
+        _ => op.changed_file(),
+    }
+}
+
+fn drop_files(s: &Scenario, out: &mut Vec<Scenario>) {
+    let mut files: Vec<u8> = s.threads.iter().flatten().filter_map(op_file).collect();
+    files.extend(s.setup.iter().map(|f| f.file));
+    files.sort_unstable();
+    files.dedup();
+    for file in files {
+        let mut c = s.clone();
+        c.setup.retain(|f| f.file != file);
+        for ops in &mut c.threads {
+            ops.retain(|op| op_file(op) != Some(file));
+        }
+        c.threads.retain(|ops| !ops.is_empty());
+        if c.threads.is_empty() {
+            continue; // a scenario has at least one thread
+        }
         out.push(c);
     }
 }
@@ -287,12 +324,19 @@ fn shrink_op(op: &Op, block_size: u32) -> Vec<Op> {
 
 fn simplify_fates(s: &Scenario, out: &mut Vec<Scenario>) {
     let c = &s.crash;
-    let variants = [
-        (c.fates_seed, 0, 0),
-        (c.fates_seed, 1000, 0),
-        (c.fates_seed, c.keep_per_mille, 0),
-        (0, c.keep_per_mille, c.tear_per_mille),
-    ];
+    // Simpler means: no tears, then keep all or nothing, then seed 0. All-or-nothing fates
+    // are not offered in place of each other (that would cycle).
+    let settled = c.tear_per_mille == 0 && matches!(c.keep_per_mille, 0 | 1000);
+    let mut variants = Vec::new();
+    if !settled {
+        variants.extend([(c.fates_seed, 0, 0), (c.fates_seed, 1000, 0)]);
+    }
+    if c.tear_per_mille != 0 {
+        variants.push((c.fates_seed, c.keep_per_mille, 0));
+    }
+    if c.fates_seed != 0 {
+        variants.push((0, c.keep_per_mille, c.tear_per_mille));
+    }
     for (seed, keep, tear) in variants {
         let mut n = s.clone();
         n.crash.fates_seed = seed;
@@ -355,5 +399,52 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn reductions_never_undo_each_other() {
+        let mut s = Scenario {
+            threads: vec![
+                vec![Op::Create { file: 3 }, Op::Fsync { file: 0 }],
+                vec![Op::Unlink { file: 3 }, Op::Sync],
+            ],
+            ..Scenario::default()
+        };
+        s.crash.fates_seed = 9;
+        s.crash.tear_per_mille = 100;
+        let mut frontier = vec![s];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for a in &frontier {
+                for b in candidates(a) {
+                    assert!(!candidates(&b).contains(a), "{b:?} undoes to {a:?}");
+                    next.push(b);
+                }
+            }
+            next.truncate(200);
+            frontier = next;
+        }
+        let mut settled = Scenario::default();
+        settled.crash.fates_seed = 0;
+        settled.crash.keep_per_mille = 1000;
+        settled.crash.tear_per_mille = 0;
+        let mut out = Vec::new();
+        simplify_fates(&settled, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_file_is_dropped_from_every_thread_at_once() {
+        let s = Scenario {
+            threads: vec![
+                vec![Op::Create { file: 3 }, Op::Fsync { file: 0 }],
+                vec![Op::Unlink { file: 3 }, Op::Sync],
+            ],
+            ..Scenario::default()
+        };
+        let mut out = Vec::new();
+        drop_files(&s, &mut out);
+        let want = vec![vec![Op::Fsync { file: 0 }], vec![Op::Sync]];
+        assert!(out.iter().any(|c| c.threads == want), "{out:?}");
     }
 }
