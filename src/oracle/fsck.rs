@@ -405,11 +405,8 @@ impl<'d> Fsck<'d> {
 
     /// Mark `len` blocks from `start` in use; a block marked before becomes multiply-claimed.
     fn mark_used(&mut self, start: u64, len: u64) {
-        for b in start..start.saturating_add(len).min(self.nr_blocks) {
-            if self.found.set(b) {
-                self.dup.set(b);
-            }
-        }
+        let end = start.saturating_add(len).min(self.nr_blocks);
+        self.found.set_range_dup(&mut self.dup, start, end);
     }
 
     /// Whether inode `ino` is in use.

@@ -43,6 +43,17 @@ impl Bits {
         old
     }
 
+    /// The bits of word `w` that lie inside the set.
+    fn tail_mask(&self, w: usize) -> u64 {
+        let first = w as u64 * 64;
+        let n = self.len.saturating_sub(first).min(64);
+        if n == 0 {
+            0
+        } else {
+            u64::MAX >> (64 - n)
+        }
+    }
+
     /// Whether any bit is set.
     pub(crate) fn any(&self) -> bool {
         self.words.iter().any(|&w| w != 0)
@@ -65,10 +76,48 @@ impl Bits {
         n
     }
 
+    /// Set every bit of `[start, end)` (clamped to the set); the ones that were already set are
+    /// also set in `dup` (e2fsck's `block_found_map` / `block_dup_map` pair). Word at a time.
+    pub(crate) fn set_range_dup(&mut self, dup: &mut Bits, start: u64, end: u64) {
+        let end = end.min(self.len);
+        let mut i = start;
+        while i < end {
+            let (w, lo) = ((i / 64) as usize, i % 64);
+            let hi = (end - (i - lo)).min(64);
+            let mask = (u64::MAX >> (64 - (hi - lo))) << lo;
+            let already = self.words[w] & mask;
+            if already != 0 {
+                if let Some(d) = dup.words.get_mut(w) {
+                    *d |= already;
+                }
+            }
+            self.words[w] |= mask;
+            i += hi - lo;
+        }
+    }
+
     /// Set bit `at + i` for every set bit `i < nbits` of the on-disk bitmap `buf` (bit `i` is
     /// bit `i % 8` of byte `i / 8`).
     pub(crate) fn set_from_bitmap(&mut self, at: u64, buf: &[u8], nbits: u64) {
         let nbits = nbits.min(buf.len() as u64 * 8);
+        if at % 64 == 0 {
+            // Groups start on a 64-bit boundary: OR whole little-endian words in.
+            for (k, chunk) in buf.chunks(8).enumerate().take(nbits.div_ceil(64) as usize) {
+                let mut bytes = [0u8; 8];
+                bytes[..chunk.len()].copy_from_slice(chunk);
+                let first = k as u64 * 64;
+                let keep = (nbits - first).min(64);
+                let bits = u64::from_le_bytes(bytes) & (u64::MAX >> (64 - keep));
+                let w = (at / 64) as usize + k;
+                // The last word of the set may hold bits past `len`: never set those.
+                let inside = self.tail_mask(w);
+                match self.words.get_mut(w) {
+                    Some(word) => *word |= bits & inside,
+                    None => break,
+                }
+            }
+            return;
+        }
         for (byte_no, &byte) in buf.iter().enumerate().take(nbits.div_ceil(8) as usize) {
             if byte == 0 {
                 continue;
@@ -165,5 +214,55 @@ mod tests {
         assert_eq!(diff, [70]);
         diff = other.differences(&from_disk, 0, 70).collect();
         assert!(diff.is_empty());
+    }
+
+    /// The bit-by-bit definitions the word-at-a-time versions must agree with.
+    #[test]
+    fn word_operations_match_bit_by_bit() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..500 {
+            let len = 1 + next() % 300;
+            let mut found = Bits::new(len);
+            for _ in 0..next() % 40 {
+                found.set(next() % len);
+            }
+            let (start, span) = (next() % (len + 70), next() % 200);
+            let (mut fast, mut fast_dup) = (found.clone(), Bits::new(len));
+            fast.set_range_dup(&mut fast_dup, start, start + span);
+            let (mut slow, mut slow_dup) = (found.clone(), Bits::new(len));
+            for b in start..start + span {
+                if slow.set(b) {
+                    slow_dup.set(b);
+                }
+            }
+            assert_eq!(
+                (&fast, &fast_dup),
+                (&slow, &slow_dup),
+                "{start}+{span} of {len}"
+            );
+
+            let buf: Vec<u8> = (0..next() % 48).map(|_| next() as u8).collect();
+            let nbits = next() % 400;
+            let at = if next() % 2 == 0 {
+                64 * (next() % 5)
+            } else {
+                next() % 300
+            };
+            let mut fast = found.clone();
+            fast.set_from_bitmap(at, &buf, nbits);
+            let mut slow = found.clone();
+            for i in 0..nbits.min(buf.len() as u64 * 8) {
+                if buf[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                    slow.set(at + i);
+                }
+            }
+            assert_eq!(fast, slow, "at {at}, {nbits} bits of {buf:?} into {len}");
+        }
     }
 }

@@ -443,7 +443,11 @@ impl Fsck<'_> {
         // The resize inode's blocks are reserved GDT blocks, marked as metadata; e2fsck marks
         // only its DIND block but counts them all.
         let marked = w.ino != 7 || blockcnt == -2;
-        st.out.claims.push((blk, 1, marked));
+        // Consecutive blocks join one claim (a contiguous file is one range, as extents are).
+        match st.out.claims.last_mut() {
+            Some((start, len, m)) if *m == marked && *start + *len == blk => *len += 1,
+            _ => st.out.claims.push((blk, 1, marked)),
+        }
         st.out.num_blocks += 1;
         if blockcnt >= 0 {
             st.out.last_block = blockcnt as u64;
