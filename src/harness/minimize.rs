@@ -7,7 +7,11 @@
 //!
 //! 1. drop a thread; drop a file (every op on it, in every thread, and its setup: a create and
 //!    its unlink go together, which single-op drops cannot do while keeping the scenario
-//!    valid); drop a chunk of a thread's ops (halves, quarters, … single ops);
+//!    valid); drop a chunk of a thread's ops (halves, quarters, … single ops). Each of these
+//!    is tried twice: first together with the schedule bytes the dropped ops' decisions
+//!    consumed ([`Workload::schedule_owners`](super::workload::Workload)), so that the other
+//!    threads' decisions keep their bytes and the interleaving survives the cut; then with the
+//!    schedule as it is;
 //! 2. drop a setup file; drop a setup write;
 //! 3. drop a fault rule, the fault plan's crash point, the mid-workload crash point, or move it
 //!    earlier;
@@ -75,6 +79,7 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     exec.confirm = false;
     let strict = gen::validate(s).is_ok();
     let mut best = (s.clone(), first);
+    let mut owners = schedule_owners(&best.0);
     let mut execs = 1;
     let mut progress = true;
     while progress && execs < opts.max_execs {
@@ -82,7 +87,7 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
         // One pass: try the reductions in order; after a success, go on from the same index
         // in the new scenario's (shorter) list.
         let mut i = 0;
-        let mut list = candidates(&best.0);
+        let mut list = candidates(&best.0, &owners);
         while i < list.len() && execs < opts.max_execs {
             let cand = &list[i];
             i += 1;
@@ -94,7 +99,8 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
             if v.findings.iter().any(|f| f.oracle == oracle) {
                 best = (cand.clone(), v);
                 progress = true;
-                list = candidates(&best.0);
+                owners = schedule_owners(&best.0);
+                list = candidates(&best.0, &owners);
                 i = i.saturating_sub(1);
             }
         }
@@ -109,12 +115,45 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     })
 }
 
-/// Every one-step reduction of `s`, biggest first.
-fn candidates(s: &Scenario) -> Vec<Scenario> {
+/// Per schedule byte `s` consumes: the (thread, op index) whose decision used it (empty if the
+/// workload does not run to its end).
+fn schedule_owners(s: &Scenario) -> Vec<(usize, usize)> {
+    let mut v = Verdict::default();
+    super::workload::run_workload(s, &mut v).map_or_else(Vec::new, |w| w.schedule_owners)
+}
+
+/// Push `c`, which drops the ops of `s` for which `dropped(thread, index)` holds: first with
+/// the schedule bytes of those ops' decisions cut out (if `owners` names any), then as is.
+fn push_cut(
+    s: &Scenario,
+    owners: &[(usize, usize)],
+    c: Scenario,
+    dropped: impl Fn(usize, usize) -> bool,
+    out: &mut Vec<Scenario>,
+) {
+    let keep = |b: usize| !owners.get(b).is_some_and(|&(t, i)| dropped(t, i));
+    let schedule: Vec<u8> = s
+        .schedule
+        .iter()
+        .enumerate()
+        .filter(|&(b, _)| keep(b))
+        .map(|(_, &v)| v)
+        .collect();
+    if schedule.len() < s.schedule.len() {
+        out.push(Scenario {
+            schedule,
+            ..c.clone()
+        });
+    }
+    out.push(c);
+}
+
+/// Every one-step reduction of `s`, biggest first (`owners`: see [`schedule_owners`]).
+fn candidates(s: &Scenario, owners: &[(usize, usize)]) -> Vec<Scenario> {
     let mut out = Vec::new();
-    drop_threads(s, &mut out);
-    drop_files(s, &mut out);
-    drop_ops(s, &mut out);
+    drop_threads(s, owners, &mut out);
+    drop_files(s, owners, &mut out);
+    drop_ops(s, owners, &mut out);
     drop_setup(s, &mut out);
     drop_faults(s, &mut out);
     shrink_schedule(s, &mut out);
@@ -123,14 +162,14 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     out
 }
 
-fn drop_threads(s: &Scenario, out: &mut Vec<Scenario>) {
+fn drop_threads(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
     if s.threads.len() < 2 {
         return;
     }
     for t in 0..s.threads.len() {
         let mut c = s.clone();
         c.threads.remove(t);
-        out.push(c);
+        push_cut(s, owners, c, |u, _| u == t, out);
     }
 }
 
@@ -142,7 +181,7 @@ fn op_file(op: &Op) -> Option<u8> {
     }
 }
 
-fn drop_files(s: &Scenario, out: &mut Vec<Scenario>) {
+fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
     let mut files: Vec<u8> = s.threads.iter().flatten().filter_map(op_file).collect();
     files.extend(s.setup.iter().map(|f| f.file));
     files.sort_unstable();
@@ -157,18 +196,29 @@ fn drop_files(s: &Scenario, out: &mut Vec<Scenario>) {
         if c.threads.is_empty() {
             continue; // a scenario has at least one thread
         }
-        out.push(c);
+        let on_file = |t: usize, i: usize| {
+            let op = s.threads.get(t).and_then(|ops| ops.get(i));
+            op.and_then(op_file) == Some(file)
+        };
+        push_cut(s, owners, c, on_file, out);
     }
 }
 
-fn drop_ops(s: &Scenario, out: &mut Vec<Scenario>) {
+fn drop_ops(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
     for (t, ops) in s.threads.iter().enumerate() {
         let mut chunk = ops.len().div_ceil(2).max(1);
         loop {
             for start in (0..ops.len()).step_by(chunk) {
+                let end = (start + chunk).min(ops.len());
                 let mut c = s.clone();
-                c.threads[t].drain(start..(start + chunk).min(ops.len()));
-                out.push(c);
+                c.threads[t].drain(start..end);
+                push_cut(
+                    s,
+                    owners,
+                    c,
+                    |u, i| u == t && (start..end).contains(&i),
+                    out,
+                );
             }
             if chunk == 1 {
                 break;
@@ -366,7 +416,7 @@ mod tests {
             schedule: vec![1, 0, 1, 1],
             ..Scenario::default()
         };
-        let c = candidates(&s);
+        let c = candidates(&s, &[]);
         assert!(c
             .iter()
             .any(|c| c.threads.len() == 1 && c.threads[0].len() == 1));
@@ -416,8 +466,8 @@ mod tests {
         for _ in 0..3 {
             let mut next = Vec::new();
             for a in &frontier {
-                for b in candidates(a) {
-                    assert!(!candidates(&b).contains(a), "{b:?} undoes to {a:?}");
+                for b in candidates(a, &[]) {
+                    assert!(!candidates(&b, &[]).contains(a), "{b:?} undoes to {a:?}");
                     next.push(b);
                 }
             }
@@ -443,8 +493,47 @@ mod tests {
             ..Scenario::default()
         };
         let mut out = Vec::new();
-        drop_files(&s, &mut out);
+        drop_files(&s, &[], &mut out);
         let want = vec![vec![Op::Fsync { file: 0 }], vec![Op::Sync]];
         assert!(out.iter().any(|c| c.threads == want), "{out:?}");
+    }
+
+    #[test]
+    fn a_cut_drops_exactly_the_bytes_of_the_dropped_ops() {
+        let s = Scenario {
+            threads: vec![vec![Op::Sync, Op::Commit], vec![Op::Writeback]],
+            schedule: vec![10, 11, 12, 13, 14, 15],
+            ..Scenario::default()
+        };
+        // Bytes 0..5 were consumed by T0.0, T1.0, T0.1, T0.1, T1.0; byte 5 was left over.
+        let owners = [(0, 0), (1, 0), (0, 1), (0, 1), (1, 0)];
+        let mut out = Vec::new();
+        let mut c = s.clone();
+        c.threads[0].remove(1);
+        push_cut(&s, &owners, c.clone(), |t, i| (t, i) == (0, 1), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].schedule, [10, 11, 14, 15]);
+        assert_eq!(out[0].threads, c.threads);
+        assert_eq!(out[1], c);
+        // Nothing owned: only the plain candidate.
+        out.clear();
+        push_cut(&s, &owners, c.clone(), |t, _| t == 7, &mut out);
+        assert_eq!(out, [c]);
+        // With the owners of a real run, dropping a thread drops the bytes it used.
+        let owners = schedule_owners(&Scenario {
+            setup: vec![crate::scenario::FileSetup {
+                file: 0,
+                indirect: false,
+                writes: vec![(0, 5000, 1)],
+            }],
+            threads: vec![
+                vec![Op::Fsync { file: 0 }],
+                vec![Op::Sync, Op::Fiemap { file: 0 }],
+            ],
+            schedule: (0..64).map(|i| i % 2).collect(),
+            ..Scenario::default()
+        });
+        assert!(owners.iter().any(|o| o.0 == 0) && owners.iter().any(|o| o.0 == 1));
+        assert!(owners.iter().all(|&(t, i)| i < [1, 2][t]), "{owners:?}");
     }
 }

@@ -71,6 +71,10 @@ pub struct Workload {
     pub jsb: Option<JournalSuperblock>,
     /// Whether the device crashed (or was planned to) at a write.
     pub crash_mode: bool,
+    /// For each schedule byte the run consumed, in order: the thread its decision picked and
+    /// the index of the op that thread was running or about to start (the minimizer drops an
+    /// op together with its bytes).
+    pub schedule_owners: Vec<(usize, usize)>,
 }
 
 /// What a successful op returned.
@@ -126,6 +130,8 @@ struct Book {
     /// Ops in flight: (thread, index, op, origin).
     running: Vec<(usize, usize, Op, Origin)>,
     done: u32,
+    /// Per schedule byte consumed: (thread, op index) of the decision.
+    choice_owners: Vec<(usize, usize)>,
 }
 
 /// Build the template, mount it, install the fault plan and run the threads. `None` if the
@@ -168,6 +174,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         changes: Vec::new(),
         running: Vec::new(),
         done: 0,
+        choice_owners: Vec::new(),
     };
     let (fs, book) = run_threads(s, fs, book, profile.eagain_retries, v)?;
     for f in book.live {
@@ -182,6 +189,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         tables,
         jsb,
         crash_mode,
+        schedule_owners: book.choice_owners,
     })
 }
 
@@ -201,6 +209,7 @@ fn run_threads(
         let (cx, book) = (sched.cx(), Rc::clone(&book));
         sched.spawn(format!("T{t}"), async move {
             for (i, op) in ops.iter().enumerate() {
+                cx.set_tag(i); // the decision that starts op i is op i's
                 cx.yield_point("op").await;
                 let Some(origin) = cx.with(|fs| book.borrow_mut().begin(fs, t, i, op)) else {
                     break;
@@ -247,6 +256,11 @@ fn run_threads(
     let fs = guarded(move || sched.into_state()).ok()?;
     let mut book = Rc::try_unwrap(book).ok()?.into_inner();
     book.abandon_running(&fs);
+    book.choice_owners = outcome
+        .choice_owners
+        .iter()
+        .map(|&(t, i)| (t.0, i))
+        .collect();
     Some((fs, book))
 }
 

@@ -47,6 +47,8 @@ struct ThreadCtl {
     status: Status,
     /// The locks it holds, in acquisition order.
     held: Vec<Want>,
+    /// The tag of its decisions ([`Ctl::set_tag`]).
+    tag: usize,
 }
 
 /// One thread of a deadlock's wait-for cycle. In `cycle[i]`, the thread waits for `wanted` and is
@@ -104,6 +106,8 @@ pub(crate) struct Ctl {
     locks: LockTable,
     pub(crate) order: LockOrder,
     pub(crate) trace: Vec<TraceEvent>,
+    /// Per schedule byte consumed, in order: the thread picked and its tag then.
+    pub(crate) choice_owners: Vec<(ThreadId, usize)>,
     /// Whether events go to `trace` (off when nobody reads it).
     pub(crate) tracing: bool,
     /// The thread being polled, if any.
@@ -119,6 +123,7 @@ impl Default for Ctl {
             locks: LockTable::default(),
             order: LockOrder::default(),
             trace: Vec::new(),
+            choice_owners: Vec::new(),
             tracing: true,
             polling: None,
             step: 0,
@@ -134,8 +139,15 @@ impl Ctl {
         self.threads.push(ThreadCtl {
             status,
             held: Vec::new(),
+            tag: 0,
         });
         id
+    }
+
+    /// Tag the current thread's next decisions (see `Cx::set_tag`).
+    pub(crate) fn set_tag(&mut self, tag: usize) {
+        let t = self.current();
+        self.threads[t.0].tag = tag;
     }
 
     /// The thread being polled. Panics outside one: scheduler futures belong in spawned threads.
@@ -274,6 +286,14 @@ impl Ctl {
             Status::Running | Status::Done => panic!("{t} picked but not runnable"),
         };
         self.push(t, EventKind::Pick { runnable, choice }, label, None);
+        if let Some(byte) = choice {
+            assert_eq!(
+                byte,
+                self.choice_owners.len(),
+                "schedule bytes are consumed in order"
+            );
+            self.choice_owners.push((t, self.threads[t.0].tag));
+        }
         match status {
             Status::NotStarted => self.push(t, EventKind::Start, "start", None),
             Status::AtLock(w) => {

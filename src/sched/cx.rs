@@ -56,6 +56,13 @@ impl<S> Cx<S> {
         self.ctl.borrow().current()
     }
 
+    /// Tag the running thread's next scheduling decisions with `tag` (the harness: the index of
+    /// the op it is about to run); [`RunOutcome::choice_owners`](super::RunOutcome) reports,
+    /// per schedule byte, the thread and tag of the decision that consumed it.
+    pub fn set_tag(&self, tag: usize) {
+        self.ctl.borrow_mut().set_tag(tag);
+    }
+
     /// Take `lock` in `mode` (`down_read()` / `down_write()`): a yield point, after which the
     /// thread holds the lock. The call site is recorded for the trace and for lockdep.
     #[track_caller]

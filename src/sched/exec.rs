@@ -68,6 +68,9 @@ pub struct RunOutcome<R> {
     pub lock_order: LockOrder,
     /// Every decision and lock event (empty if [`Sched::tracing`] was turned off).
     pub trace: Vec<TraceEvent>,
+    /// For each schedule byte consumed (`0..decisions_used`): the thread it picked and that
+    /// thread's tag ([`Cx::set_tag`]) at the time. Recorded with tracing on or off.
+    pub choice_owners: Vec<(ThreadId, usize)>,
 }
 
 /// One spawned thread: its future until it completes, then its result.
@@ -241,6 +244,7 @@ impl<'a, S, R> Sched<'a, S, R> {
             inversions: ctl.order.inversions(),
             lock_order: ctl.order.clone(),
             trace: std::mem::take(&mut ctl.trace),
+            choice_owners: std::mem::take(&mut ctl.choice_owners),
         }
     }
 
@@ -362,6 +366,32 @@ mod tests {
                 "T0 block on s_writepages_rwsem write"
             ]
         );
+    }
+
+    #[test]
+    fn each_consumed_byte_names_the_thread_and_tag_it_picked() {
+        async fn tagged(cx: Cx<Log>, tags: &[usize]) -> usize {
+            for &tag in tags {
+                cx.set_tag(tag);
+                cx.yield_point("op").await;
+            }
+            tags.len()
+        }
+        let mut sched = Sched::new(Schedule::new(vec![1, 0, 1, 1, 0]), Vec::new()).tracing(false);
+        let cx = sched.cx();
+        sched.spawn("T0", tagged(cx, &[10, 11]));
+        let cx = sched.cx();
+        sched.spawn("T1", tagged(cx, &[20, 21]));
+        let out = sched.run();
+        assert_eq!(out.end, RunEnd::Done);
+        assert!(out.trace.is_empty(), "tracing off");
+        let owners: Vec<(usize, usize)> =
+            out.choice_owners.iter().map(|&(t, g)| (t.0, g)).collect();
+        // Byte 1 starts T1 (tag 0), which stops at tag 20; byte 0 starts T0, which stops at 10;
+        // bytes 1, 1 run T1 past 20 and 21 to its end. T0 is then alone: its decisions are
+        // forced and use no byte (the fifth byte is left over).
+        assert_eq!(owners, [(1, 0), (0, 0), (1, 20), (1, 21)]);
+        assert_eq!(out.decisions_used, owners.len());
     }
 
     #[test]
