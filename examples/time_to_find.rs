@@ -84,6 +84,7 @@ fn one(bug: Bug, seed: u64, budget: f64, out: &std::path::Path) -> (Option<f64>,
         jobs: 1,
         out: out.join(format!("{}-{seed}", bug.id())),
         e2fsck_sample: None,
+        kernel_sample: None,
         max_findings: None,
     };
     run_campaign(&opts, &p).expect("campaign");

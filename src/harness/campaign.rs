@@ -50,6 +50,9 @@ pub struct CampaignOpts {
     pub out: PathBuf,
     /// Check one execution in N with the external e2fsck (`None` or 0: never).
     pub e2fsck_sample: Option<u64>,
+    /// Judge one execution in N with the real kernel as well ([`super::exec::kernel_checks`]
+    /// on its kept crash state; `None` or 0: never; skipped where loop mounts are unavailable).
+    pub kernel_sample: Option<u64>,
     /// Stop once this many distinct findings are reported (`None`: run out the budget).
     pub max_findings: Option<usize>,
 }
@@ -74,6 +77,8 @@ pub struct CampaignReport {
     pub execs: u64,
     /// Crash states checked.
     pub crash_states: u64,
+    /// Executions also judged by the real kernel (`--kernel-sample`).
+    pub kernel_checks: u64,
     /// Wall-clock seconds.
     pub elapsed_s: f64,
     /// The findings, in the order reported.
@@ -100,6 +105,7 @@ impl CampaignReport {
         serde_json::json!({
             "execs": self.execs,
             "crash_states": self.crash_states,
+            "kernel_checks": self.kernel_checks,
             "elapsed_s": self.elapsed_s,
             "findings": findings,
         })
@@ -133,6 +139,7 @@ struct Shared<'a> {
     start: Instant,
     execs: AtomicU64,
     crash_states: AtomicU64,
+    kernel_checks: AtomicU64,
     stop: AtomicBool,
     keys: Mutex<BTreeSet<String>>,
     found: Mutex<Vec<Found>>,
@@ -149,6 +156,7 @@ pub fn run_campaign(opts: &CampaignOpts, progress: &dyn Progress) -> Result<Camp
         start: Instant::now(),
         execs: AtomicU64::new(0),
         crash_states: AtomicU64::new(0),
+        kernel_checks: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         keys: Mutex::new(BTreeSet::new()),
         found: Mutex::new(Vec::new()),
@@ -166,6 +174,7 @@ pub fn run_campaign(opts: &CampaignOpts, progress: &dyn Progress) -> Result<Camp
     let report = CampaignReport {
         execs: shared.execs.load(Ordering::Relaxed),
         crash_states: shared.crash_states.load(Ordering::Relaxed),
+        kernel_checks: shared.kernel_checks.load(Ordering::Relaxed),
         elapsed_s: shared.start.elapsed().as_secs_f64(),
         findings: std::mem::take(&mut *lock(&shared.found)),
     };
@@ -200,8 +209,14 @@ fn worker(sh: &Shared<'_>, j: u64) {
         rng.fill(&mut input[..]);
         let s = scenario_of(&input, &o.profile, o.bugs);
         let exec = exec_opts(o.e2fsck_sample, local);
+        let kernel = o.kernel_sample.is_some_and(|n| n > 0 && local % n == 0)
+            && crate::oracle::kernel::available().is_ok();
         local += 1;
-        let v = execute_with(&s, &exec);
+        let v = if kernel {
+            judged_by_kernel(sh, &s, exec)
+        } else {
+            execute_with(&s, &exec)
+        };
         sh.crash_states.fetch_add(v.crash_states, Ordering::Relaxed);
         for f in &v.findings {
             if lock(&sh.keys).insert(f.key()) {
@@ -241,6 +256,21 @@ fn exec_opts(sample: Option<u64>, local: u64) -> ExecOpts {
     }
 }
 
+/// Execute `s` keeping its images, then judge the kept crash state with the real kernel.
+fn judged_by_kernel(sh: &Shared<'_>, s: &Scenario, exec: ExecOpts) -> super::Verdict {
+    let keep = ExecOpts {
+        keep_images: true,
+        ..exec
+    };
+    let (mut v, images) = super::exec::execute_images(s, &keep);
+    if let Some(img) = images {
+        if super::exec::kernel_checks(s, &img, &mut v).is_ok() {
+            sh.kernel_checks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    v
+}
+
 /// Minimize, write the `.repro`, then report.
 fn report(sh: &Shared<'_>, s: &Scenario, f: &Finding) -> Result<()> {
     let opts = MinimizeOpts {
@@ -269,6 +299,9 @@ fn report(sh: &Shared<'_>, s: &Scenario, f: &Finding) -> Result<()> {
         "# oracle: {}\n# cause: {}\n# found by: e4fuzz run --profile {} --seed {}\n",
         finding.oracle, finding.cause, sh.opts.profile, sh.opts.seed
     ));
+    if finding.oracle == "kernel" {
+        text.push_str("# replay with: e4fuzz repro FILE --kernel\n");
+    }
     std::fs::write(&path, text).map_err(|e| Error::host(format!("{}: {e}", path.display())))?;
     let bugs = crate::profile::Profile::by_name(&sh.opts.profile)
         .map_or(sh.opts.bugs, |p| p.with_bugs(sh.opts.bugs).bugs);
@@ -307,6 +340,7 @@ mod tests {
             jobs: 2,
             out: dir.clone(),
             e2fsck_sample: None,
+            kernel_sample: None,
             max_findings: None,
         };
         let r = run_campaign(&opts, &Quiet).unwrap();

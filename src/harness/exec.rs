@@ -191,6 +191,29 @@ fn trace_ops(s: &Scenario, records: &[OpRecord], trace: &mut String) {
     }
 }
 
+/// The `kernel` oracle on the kept images of `s` ([`crate::oracle::kernel::check_scenario`]:
+/// the kernel's journal replay of the crash state, and each migration alone): every problem
+/// becomes a `kernel` finding in `v`. `Err` says why nothing was checked (no loop mounts); a
+/// check the e2fsck gate refuses is skipped inside its report, never a finding.
+pub fn kernel_checks(
+    s: &Scenario,
+    img: &Images,
+    v: &mut Verdict,
+) -> std::result::Result<Vec<crate::oracle::kernel::Check>, String> {
+    let checks = crate::oracle::kernel::check_scenario(s, &img.before, &img.crash)?;
+    for c in &checks {
+        for p in c.outcome.iter().flat_map(|r| &r.problems) {
+            v.push(Finding {
+                oracle: p.oracle,
+                op_index: None,
+                crash_point: None,
+                cause: format!("{}: {}", c.name, p.cause),
+            });
+        }
+    }
+    Ok(checks)
+}
+
 /// The log indices checked from a run that ran to its end: all of `0..=n` if there are at most
 /// `max`, else `max - 1` drawn from `seed` plus `n`.
 pub fn crash_points(n: usize, seed: u64, max: usize) -> Vec<usize> {

@@ -6,6 +6,8 @@
 //! to mount an image e2fsck rejects. `e4fuzz repro --kernel` catches S9 (extent→indirect ignores
 //! the start block) and agrees on the same scenario with the fixed engine.
 //!
+//! `e4fuzz run --kernel-sample N` judges sampled executions of a campaign the same way.
+//!
 //! Every test skips with a message where loop mounts are unavailable.
 
 use crate::migrate::walk;
@@ -333,5 +335,49 @@ fn repro_kernel_catches_s9_and_agrees_on_the_fixed_engine() {
     assert_eq!(
         checks,
         vec![("replay", true), ("migrate f6 to=indirect", true)]
+    );
+}
+
+/// A campaign with `--kernel-sample 1` on the fixed engine judges every execution with the
+/// kernel and finds nothing; with S9 (extent→indirect ignores the start block) the kernel
+/// catches our migrate of the S9 repro's scenario (the kernel finding of `repro --kernel`).
+#[test]
+fn campaigns_sample_the_kernel_oracle() {
+    use e4fuzz::harness::campaign::{run_campaign, CampaignOpts, Quiet};
+    if !kernel_ok("campaigns_sample_the_kernel_oracle") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("e4fuzz-kcamp-{}", std::process::id()));
+    let opts = CampaignOpts {
+        profile: "fixed".into(),
+        bugs: e4fuzz::profile::BugSet::NONE,
+        time: None,
+        execs: Some(3),
+        seed: 11,
+        jobs: 1,
+        out: dir.clone(),
+        e2fsck_sample: None,
+        kernel_sample: Some(1),
+        max_findings: None,
+    };
+    let r = run_campaign(&opts, &Quiet).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((r.execs, r.kernel_checks), (3, 3));
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.to_json()["kernel_checks"], 3);
+    // The campaign's kernel step on a scenario where the kernel disagrees with S9.
+    let s9 = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/repros/S9-stale.repro");
+    let text = std::fs::read_to_string(s9).unwrap();
+    let s = Scenario::parse_repro(&text).unwrap();
+    let keep = ExecOpts {
+        keep_images: true,
+        ..ExecOpts::default()
+    };
+    let (mut v, img) = execute_images(&s, &keep);
+    e4fuzz::harness::exec::kernel_checks(&s, &img.unwrap(), &mut v).unwrap();
+    assert!(
+        v.findings.iter().any(|f| f.oracle == "kernel"),
+        "{:?}",
+        v.findings
     );
 }
