@@ -15,7 +15,8 @@
 //! 2. drop a setup file; drop a setup write;
 //! 3. drop a fault rule, the fault plan's crash point, the mid-workload crash point, or move it
 //!    earlier;
-//! 4. drop the schedule, or its second half;
+//! 4. drop the schedule, its second half, or a chunk of it (halves … single bytes); set a
+//!    byte to 0;
 //! 5. shrink lengths and sizes (halve), move offsets down to 0 or to the block start;
 //! 6. simplify the crash fates: keep all or none, tear none, seed 0.
 //!
@@ -276,6 +277,28 @@ fn shrink_schedule(s: &Scenario, out: &mut Vec<Scenario>) {
     let mut c = s.clone();
     c.schedule.truncate(s.schedule.len() / 2);
     out.push(c);
+    // Chunks of decisions (halves, quarters, … single bytes), then bytes set to 0 (the first
+    // runnable thread).
+    let n = s.schedule.len();
+    let mut chunk = n.div_ceil(2);
+    while chunk >= 1 && n > 1 {
+        for start in (0..n).step_by(chunk) {
+            let mut c = s.clone();
+            c.schedule.drain(start..(start + chunk).min(n));
+            out.push(c);
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    for (i, &b) in s.schedule.iter().enumerate() {
+        if b != 0 {
+            let mut c = s.clone();
+            c.schedule[i] = 0;
+            out.push(c);
+        }
+    }
 }
 
 fn shrink_ops(s: &Scenario, out: &mut Vec<Scenario>) {
@@ -426,6 +449,8 @@ mod tests {
             .iter()
             .any(|c| c.setup.first().and_then(|f| f.writes.first()) == Some(&(1024, 100, 1))));
         assert!(c.iter().any(|c| c.schedule.is_empty()));
+        assert!(c.iter().any(|c| c.schedule == [0, 1, 1]), "one decision dropped");
+        assert!(c.iter().any(|c| c.schedule == [1, 0, 0, 1]), "one decision set to 0");
         assert!(c.iter().any(|c| c.crash.keep_per_mille == 1000));
         assert_eq!(
             shrink_op(
