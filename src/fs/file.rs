@@ -364,7 +364,8 @@ impl Fs {
     /// unwritten extents for every hole in `[off, off+len)`, one handle per mapped run. When
     /// the range ends past EOF (`new_size`), each handle raises `i_size` to the end of what is
     /// allocated so far (capped at `new_size`) through ext4_update_inode_size(), which never
-    /// lowers it: a commit between two handles must not expose a size below the old one.
+    /// lowers it: a commit between two handles must not expose a size below the old one. Each
+    /// handle sets `i_ctime` to now, and `i_mtime` too when it raised the size.
     pub fn fallocate(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
         self.check_writable()?;
         self.iget(ino)?;
@@ -401,9 +402,14 @@ impl Fs {
             );
             let res = res.and_then(|m| {
                 debug_assert!(m.flags & EXT4_MAP_UNWRITTEN != 0 || m.is_mapped());
+                // Each handle: ctime is now; mtime too when the size grew.
+                let now = self.now();
+                self.inode_mut(ino).raw.i_ctime = now;
                 if let Some(new_size) = new_size {
                     let epos = ((lblk + u64::from(m.len)) * bs).min(new_size);
-                    self.update_inode_size(ino, epos);
+                    if self.update_inode_size(ino, epos) {
+                        self.inode_mut(ino).raw.i_mtime = now;
+                    }
                 }
                 self.mark_inode_dirty(&mut h, ino).map(|()| m.len)
             });
@@ -503,5 +509,25 @@ mod tests {
         }
         sizes.dedup();
         assert_eq!(sizes, [14221, 14336, 18128]);
+    }
+
+    /// ext4_alloc_file_blocks(): every handle sets `i_ctime`; `i_mtime` moves only with a handle
+    /// that raised `i_size` (so not for a fallocate inside EOF).
+    #[test]
+    fn fallocate_sets_ctime_always_and_mtime_when_the_size_grows() {
+        let Some(img) = Img::mkfs("falloc-times", None) else {
+            return;
+        };
+        let mut fs = Fs::open(&img.0, MountOpts::default()).unwrap();
+        let ino = fs.create("/f", 0o644).unwrap();
+        fs.write_file(ino, 0, &[1u8; 8192]).unwrap();
+        let times = |fs: &Fs| (fs.inode(ino).raw.i_ctime, fs.inode(ino).raw.i_mtime);
+        let (c0, m0) = times(&fs);
+        fs.fallocate(ino, 0, 4096).unwrap(); // inside EOF: already mapped
+        let (c1, m1) = times(&fs);
+        assert!(c1 > c0 && m1 == m0, "inside EOF: {c0},{m0} -> {c1},{m1}");
+        fs.fallocate(ino, 8192, 4096).unwrap(); // past EOF: the size grows
+        let (c2, m2) = times(&fs);
+        assert!(c2 > c1 && m2 == c2, "past EOF: {c1},{m1} -> {c2},{m2}");
     }
 }

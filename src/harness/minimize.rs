@@ -449,8 +449,14 @@ mod tests {
             .iter()
             .any(|c| c.setup.first().and_then(|f| f.writes.first()) == Some(&(1024, 100, 1))));
         assert!(c.iter().any(|c| c.schedule.is_empty()));
-        assert!(c.iter().any(|c| c.schedule == [0, 1, 1]), "one decision dropped");
-        assert!(c.iter().any(|c| c.schedule == [1, 0, 0, 1]), "one decision set to 0");
+        assert!(
+            c.iter().any(|c| c.schedule == [0, 1, 1]),
+            "one decision dropped"
+        );
+        assert!(
+            c.iter().any(|c| c.schedule == [1, 0, 0, 1]),
+            "one decision set to 0"
+        );
         assert!(c.iter().any(|c| c.crash.keep_per_mille == 1000));
         assert_eq!(
             shrink_op(
