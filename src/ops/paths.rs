@@ -193,25 +193,29 @@ pub async fn read(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<Vec<u8>> 
         Ok((fs.inode(ino).raw.i_size, u64::from(fs.block_size())))
     })?;
     let end = off.saturating_add(len).min(size);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(end.saturating_sub(off).min(1 << 20) as usize);
     let mut pos = off;
     while pos < end {
         let lblk = Lblk((pos / bs) as u32);
-        let cached = cx.with(|fs| fs.pages.map.get(&(ino, lblk)).map(|p| p.data.clone()));
-        let block = match cached {
-            Some(d) => d,
-            None => {
-                let m = map_lookup(cx, ino, lblk, 1).await?;
-                match m.is_mapped() {
-                    true => cx
-                        .with(|fs| fs.dev.read_block_as(m.pblk, Zone::Data))?
-                        .to_vec(),
-                    false => vec![0; bs as usize],
-                }
-            }
-        };
         let n = (bs - pos % bs).min(end - pos);
-        out.extend_from_slice(&block[(pos % bs) as usize..(pos % bs + n) as usize]);
+        let part = (pos % bs) as usize..(pos % bs + n) as usize;
+        // The bytes go straight from the page or the block into `out` (no copy of the block).
+        let cached = cx.with(|fs| {
+            let page = fs.pages.map.get(&(ino, lblk));
+            page.map(|p| out.extend_from_slice(&p.data[part.clone()]))
+        });
+        if cached.is_none() {
+            let m = map_lookup(cx, ino, lblk, 1).await?;
+            if m.is_mapped() {
+                cx.with(|fs| -> Result<()> {
+                    let block = fs.dev.read_block_as(m.pblk, Zone::Data)?;
+                    out.extend_from_slice(&block[part]);
+                    Ok(())
+                })?;
+            } else {
+                out.resize(out.len() + n as usize, 0);
+            }
+        }
         pos += n;
     }
     Ok(out)
