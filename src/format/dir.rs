@@ -195,13 +195,13 @@ fn check_dir_entry(buf: &[u8], off: usize, size: usize, ino: Ino) -> Result<usiz
     Ok(next)
 }
 
-/// Walk the chain, each entry checked: `visit(offset, (inode, rec_len, name_len, file_type),
+/// Walk the chain, each entry checked: `f(offset, (inode, rec_len, name_len, file_type),
 /// name)` for every entry, in order. Allocates nothing.
 fn visit(
     buf: &[u8],
     dir: Ino,
     with_tail: bool,
-    mut visit: impl FnMut(usize, (u32, u32, u8, u8), &[u8]),
+    mut f: impl FnMut(usize, (u32, u32, u8, u8), &[u8]),
 ) -> Result<()> {
     if with_tail && !has_tail(buf) {
         return Err(bad(
@@ -217,7 +217,7 @@ fn visit(
     while off < size {
         let next = check_dir_entry(buf, off, size, dir)?;
         let header = entry_header(buf, off);
-        visit(
+        f(
             off,
             header,
             &buf[off + DIRENT_HEADER..][..usize::from(header.2)],
@@ -227,39 +227,24 @@ fn visit(
     Ok(())
 }
 
+/// The entry with header `(inode, rec_len, name_len, file_type)` and `name`.
+fn entry((inode, rec_len, name_len, file_type): (u32, u32, u8, u8), name: &[u8]) -> DirEntry {
+    DirEntry {
+        inode,
+        rec_len,
+        name_len,
+        file_type,
+        name: name.to_vec(),
+    }
+}
+
 /// Walk the chain: `(offset, entry)` for every entry, each checked.
 fn walk(buf: &[u8], dir: Ino, with_tail: bool) -> Result<Vec<(usize, DirEntry)>> {
     let mut out = Vec::new();
-    visit(
-        buf,
-        dir,
-        with_tail,
-        |off, (inode, rec_len, name_len, file_type), name| {
-            let name = name.to_vec();
-            let e = DirEntry {
-                inode,
-                rec_len,
-                name_len,
-                file_type,
-                name,
-            };
-            out.push((off, e));
-        },
-    )?;
-    Ok(out)
-}
-
-/// The inode of the first live entry (inode ≠ 0) named `name` in a directory block, every
-/// entry checked as [`parse_block`] checks them: what `parse_block` then a search would give,
-/// without building the entries.
-pub fn find_in_block(buf: &[u8], dir_ino: Ino, has_tail: bool, name: &[u8]) -> Result<Option<u32>> {
-    let mut found = None;
-    visit(buf, dir_ino, has_tail, |_, (inode, ..), n| {
-        if found.is_none() && inode != 0 && n == name {
-            found = Some(inode);
-        }
+    visit(buf, dir, with_tail, |off, header, name| {
+        out.push((off, entry(header, name)));
     })?;
-    Ok(found)
+    Ok(out)
 }
 
 /// Parse one directory block, every entry checked as `ext4_check_dir_entry()` does while the
@@ -331,10 +316,15 @@ fn check_name(name: &[u8]) -> Result<()> {
 }
 
 /// The used entry called `name`, with its offset (model of the match in `ext4_search_dir()`).
+/// Every entry is checked; only the match is built.
 fn locate(buf: &[u8], dir: Ino, with_tail: bool, name: &[u8]) -> Result<Option<(usize, DirEntry)>> {
-    Ok(walk(buf, dir, with_tail)?
-        .into_iter()
-        .find(|(_, e)| e.inode != 0 && e.name == name))
+    let mut found = None;
+    visit(buf, dir, with_tail, |off, header, n| {
+        if found.is_none() && header.0 != 0 && n == name {
+            found = Some((off, entry(header, n)));
+        }
+    })?;
+    Ok(found)
 }
 
 /// Model of `ext4_find_dest_de()`: the first entry that is unused and long enough, or used
@@ -665,7 +655,7 @@ mod tests {
             let tail = round % 3 == 0;
             let entries = parse_block(&b, DIR, tail);
             parsed += usize::from(entries.is_ok());
-            // find_in_block is parse_block then a search for the first live entry by name.
+            // find_entry is parse_block then a search for the first live entry by name.
             let names = entries.as_ref().map_or(vec![], |v| {
                 v.iter().map(|e| e.name.clone()).collect::<Vec<_>>()
             });
@@ -674,7 +664,8 @@ mod tests {
                     let hit = v.iter().find(|e| e.inode != 0 && e.name == name);
                     hit.map(|e| e.inode)
                 });
-                let got = find_in_block(&b, DIR, tail, name).map_err(|e| e.to_string());
+                let got = find_entry(&b, DIR, tail, name).map_err(|e| e.to_string());
+                let got = got.map(|e| e.map(|e| e.inode));
                 assert_eq!(got, want, "{b:?}");
             }
             let _ = (has_tail(&b), dirblock_csum_verify(1, &b, DIR));

@@ -88,10 +88,9 @@ impl Fs {
         self.check_dir(dir)?;
         let mut found = None;
         for (_, pblk) in self.dir_blocks(dir)? {
-            let hit = self.with_dir_block(dir, pblk, |buf, tail| {
-                dir::find_in_block(buf, dir, tail, name)
-            })?;
-            found = found.or(hit);
+            let hit =
+                self.with_dir_block(dir, pblk, |buf, tail| dir::find_entry(buf, dir, tail, name))?;
+            found = found.or(hit.map(|e| e.inode));
         }
         Ok(found.map(Ino))
     }
