@@ -118,6 +118,14 @@ pub enum Op {
 }
 
 impl Op {
+    /// The file operand of the op, if it has one.
+    pub fn file(&self) -> Option<u8> {
+        match *self {
+            Op::Read { file, .. } | Op::Fiemap { file } | Op::Fsync { file } => Some(file),
+            _ => self.changed_file(),
+        }
+    }
+
     /// The file whose content (size, bytes, existence) or mapping the op may change: every op
     /// naming a file but `Read`, `Fiemap` and `Fsync`. A migration changes the mapping only.
     pub fn changed_file(&self) -> Option<u8> {

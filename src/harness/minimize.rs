@@ -174,16 +174,8 @@ fn drop_threads(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>
     }
 }
 
-/// The file an op names, if any.
-fn op_file(op: &Op) -> Option<u8> {
-    match *op {
-        Op::Read { file, .. } | Op::Fiemap { file } | Op::Fsync { file } => Some(file),
-        _ => op.changed_file(),
-    }
-}
-
 fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
-    let mut files: Vec<u8> = s.threads.iter().flatten().filter_map(op_file).collect();
+    let mut files: Vec<u8> = s.threads.iter().flatten().filter_map(Op::file).collect();
     files.extend(s.setup.iter().map(|f| f.file));
     files.sort_unstable();
     files.dedup();
@@ -191,7 +183,7 @@ fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) 
         let mut c = s.clone();
         c.setup.retain(|f| f.file != file);
         for ops in &mut c.threads {
-            ops.retain(|op| op_file(op) != Some(file));
+            ops.retain(|op| op.file() != Some(file));
         }
         c.threads.retain(|ops| !ops.is_empty());
         if c.threads.is_empty() {
@@ -199,7 +191,7 @@ fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) 
         }
         let on_file = |t: usize, i: usize| {
             let op = s.threads.get(t).and_then(|ops| ops.get(i));
-            op.and_then(op_file) == Some(file)
+            op.and_then(Op::file) == Some(file)
         };
         push_cut(s, owners, c, on_file, out);
     }

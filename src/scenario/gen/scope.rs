@@ -336,7 +336,10 @@ impl Scope {
             self.view[usize::from(file)] = None;
             return;
         }
-        let Some(v) = op_file(op).and_then(|f| self.view.get_mut(usize::from(f))?.as_mut()) else {
+        let Some(v) = op
+            .file()
+            .and_then(|f| self.view.get_mut(usize::from(f))?.as_mut())
+        else {
             return;
         };
         match *op {
@@ -363,24 +366,6 @@ fn migrated(v: &FileView, to: MigrateTo, extents_fs: bool, small: u64) -> Mappin
         MigrateTo::Extents if extents_fs => Mapping::Extents,
         MigrateTo::Indirect if v.size <= small => Mapping::Indirect,
         _ => v.mapping,
-    }
-}
-
-/// The file operand of `op`, if it has one.
-pub(crate) fn op_file(op: &Op) -> Option<u8> {
-    match *op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::MmapWrite { file, .. }
-        | Op::Read { file, .. }
-        | Op::Fiemap { file }
-        | Op::Truncate { file, .. }
-        | Op::Punch { file, .. }
-        | Op::Fallocate { file, .. }
-        | Op::Fsync { file }
-        | Op::Unlink { file }
-        | Op::Migrate { file, .. } => Some(file),
-        Op::Sync | Op::Writeback | Op::Commit => None,
     }
 }
 
