@@ -44,7 +44,7 @@ pub struct RunArgs {
     e2fsck_sample: Option<u64>,
     /// Judge one execution in N with the real kernel too (the `kernel` oracle of `repro
     /// --kernel`: its journal replay of the kept crash state, and each migration alone; root
-    /// and loop mounts; ~0.2 s a check). Without loop mounts: one line saying why, and the
+    /// and loop mounts; ~0.25 s a check). Without loop mounts: one line saying why, and the
     /// campaign runs without it.
     #[arg(long, value_name = "N")]
     kernel_sample: Option<u64>,

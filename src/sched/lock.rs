@@ -158,7 +158,7 @@ pub(crate) struct LockTable {
 
 impl LockTable {
     fn sem(&self, id: LockId) -> Option<&RwSem> {
-        self.locks.iter().find(|(l, _)| *l == id).map(|(_, s)| s)
+        self.pos(id).map(|i| &self.locks[i].1)
     }
 
     fn pos(&self, id: LockId) -> Option<usize> {
