@@ -2,6 +2,9 @@
 //! builds for libFuzzer (`cargo fuzz run indirect_map`) and AFL++ (`--no-default-features --features afl`).
 #![cfg_attr(feature = "libfuzzer", no_main)]
 
+#[path = "../asan_defaults.rs"]
+mod asan_defaults;
+
 #[cfg(feature = "libfuzzer")]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| e4fuzz::targets::indirect_map(data));
 

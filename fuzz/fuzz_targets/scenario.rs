@@ -3,6 +3,9 @@
 //! for libFuzzer (`cargo fuzz run scenario`) and AFL++ (`--no-default-features --features afl`).
 #![cfg_attr(feature = "libfuzzer", no_main)]
 
+#[path = "../asan_defaults.rs"]
+mod asan_defaults;
+
 #[cfg(feature = "libfuzzer")]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| e4fuzz::targets::scenario(data));
 
