@@ -58,11 +58,12 @@ fn i_blocks_too_high(msg: &str) -> bool {
     matches!((num("is "), num("should be ")), (Some(x), Some(y)) if x > y)
 }
 
-/// Run our checker on `dev` (an unmounted image); leak-class problems are fine when
-/// `leaks_allowed`. Also returns whether the image was entirely clean (no leak either), which
-/// is when e2fsck must agree.
-pub fn check(dev: &Disk, leaks_allowed: bool) -> (Check, bool) {
-    let report = match fsck::check(&mut dev.clone()) {
+/// Run our checker on `dev` (an unmounted image), through `memo` (an execution's crash
+/// states mostly differ in blocks the checker does not read); leak-class problems are fine
+/// when `leaks_allowed`. Also returns whether the image was entirely clean (no leak either),
+/// which is when e2fsck must agree.
+pub fn check(dev: &Disk, leaks_allowed: bool, memo: &mut fsck::FsckMemo) -> (Check, bool) {
+    let report = match memo.check(dev) {
         Ok(r) => r,
         Err(e) => {
             let cause = format!("our fsck cannot check the image: {e}");
@@ -211,7 +212,10 @@ mod tests {
 
     #[test]
     fn a_fresh_image_is_clean_and_a_broken_one_is_not() {
-        assert_eq!(check(&small(), false), (Check::Clean, true));
+        assert_eq!(
+            check(&small(), false, &mut fsck::FsckMemo::new()),
+            (Check::Clean, true)
+        );
         // Zero the root directory's inode: both checkers must complain.
         let mut d = small();
         let fs = crate::fs::Fs::mount(d.clone(), crate::fs::MountOpts { read_only: true }).unwrap();
@@ -219,7 +223,7 @@ mod tests {
         let mut data = d.peek_block(blk).to_vec();
         data[off..off + 256].fill(0);
         d.write(Pblk(blk.0), &data).unwrap();
-        match check(&d, true) {
+        match check(&d, true, &mut fsck::FsckMemo::new()) {
             (Check::Problems { oracle, cause }, false) => {
                 assert_eq!(oracle, "fsck");
                 assert!(cause.starts_with("PR_"), "{cause}");

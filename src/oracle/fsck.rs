@@ -79,6 +79,7 @@
 
 mod bits;
 mod blocks;
+mod memo;
 mod pass0;
 mod pass1;
 mod pass1b;
@@ -87,6 +88,8 @@ mod pass34;
 mod pass5;
 pub mod problem;
 mod walk;
+
+pub use memo::FsckMemo;
 
 pub use problem::{Problem, ProblemClass, ProblemCode};
 
@@ -212,7 +215,17 @@ impl FsckReport {
 /// not parse (bad magic, geometry), a filesystem larger than the device, or a descriptor table
 /// outside the filesystem; `Error::Unsupported` for features the checker does not model.
 pub fn check(dev: &mut Disk) -> Result<FsckReport> {
-    let mut f = Fsck::open(dev)?;
+    check_reads(dev).0
+}
+
+/// [`check`], and every block it read: (device block number, content), in the order read.
+/// The result is a function of `dev`'s geometry and of those blocks alone ([`FsckMemo`]).
+fn check_reads(dev: &Disk) -> (Result<FsckReport>, Vec<(u64, Block)>) {
+    let mut reads = Vec::new();
+    let mut f = match Fsck::open_recording(dev, &mut reads) {
+        Ok(f) => f,
+        Err(e) => return (Err(e), reads),
+    };
     f.pass0();
     f.pass1();
     f.pass1b();
@@ -220,7 +233,8 @@ pub fn check(dev: &mut Disk) -> Result<FsckReport> {
     f.pass3();
     f.pass4();
     f.pass5();
-    Ok(f.finish())
+    let reads = std::mem::take(&mut f.reads);
+    (Ok(f.finish()), reads)
 }
 
 /// What pass 1 keeps of an inode in use for the later passes.
@@ -300,17 +314,25 @@ struct Fsck<'d> {
     counted: BTreeMap<u32, u32>,
     /// The inode named `lost+found` in the root.
     lost_found: Option<u32>,
+    /// Every device block read, with its content, in order (see [`check_reads`]).
+    reads: Vec<(u64, Block)>,
 }
 
 impl<'d> Fsck<'d> {
     /// Read the superblock and the descriptor table: everything without which nothing can be
     /// checked.
+    #[cfg(test)]
     fn open(dev: &'d Disk) -> Result<Fsck<'d>> {
+        Fsck::open_recording(dev, &mut Vec::new())
+    }
+
+    /// [`Fsck::open`], recording the blocks it reads in `reads` (moved into the checker).
+    fn open_recording(dev: &'d Disk, reads: &mut Vec<(u64, Block)>) -> Result<Fsck<'d>> {
         let dev_bytes = dev.nr_blocks() * u64::from(dev.block_size());
         if dev_bytes < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE as u64 {
             return Err(CorruptKind::Truncated { what: "superblock" }.into());
         }
-        let raw = read_bytes(dev, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
+        let raw = read_bytes(dev, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, reads);
         let sb = Superblock::parse(&raw)?;
         sb.check_supported()?;
         let bs = sb.block_size();
@@ -329,7 +351,7 @@ impl<'d> Fsck<'d> {
             return Err(CorruptKind::Truncated { what }.into());
         }
         let len = (gdt_end - gdt_start) * u64::from(bs);
-        let table = read_bytes(dev, gdt_start * u64::from(bs), len as usize);
+        let table = read_bytes(dev, gdt_start * u64::from(bs), len as usize, reads);
         let descs = parse_table(&sb, &table)?;
         let nr_blocks = sb.s_blocks_count;
         let inodes = u64::from(sb.s_inodes_count);
@@ -356,6 +378,7 @@ impl<'d> Fsck<'d> {
             ea_blocks: BTreeSet::new(),
             counted: BTreeMap::new(),
             lost_found: None,
+            reads: std::mem::take(reads),
             sb,
         })
     }
@@ -387,9 +410,16 @@ impl<'d> Fsck<'d> {
             return Arc::from(vec![0u8; self.bs as usize]);
         }
         if self.dev.block_size() == self.bs {
-            return self.dev.peek_block(Pblk(n));
+            let data = self.dev.peek_block(Pblk(n));
+            self.reads.push((n, Arc::clone(&data)));
+            return data;
         }
-        Arc::from(read_bytes(self.dev, n * bs, self.bs as usize))
+        Arc::from(read_bytes(
+            self.dev,
+            n * bs,
+            self.bs as usize,
+            &mut self.reads,
+        ))
     }
 
     /// Whether metadata_csum is on.
@@ -415,13 +445,15 @@ impl<'d> Fsck<'d> {
     }
 }
 
-/// `len` bytes at byte offset `off` of `dev`, without I/O accounting (zeros past the end).
-fn read_bytes(dev: &Disk, off: u64, len: usize) -> Vec<u8> {
+/// `len` bytes at byte offset `off` of `dev`, without I/O accounting (zeros past the end); the
+/// blocks read are recorded in `reads`.
+fn read_bytes(dev: &Disk, off: u64, len: usize, reads: &mut Vec<(u64, Block)>) -> Vec<u8> {
     let dbs = u64::from(dev.block_size());
     let mut out = Vec::with_capacity(len);
     let mut pos = off;
     while out.len() < len {
         let data = dev.peek_block(Pblk(pos / dbs));
+        reads.push((pos / dbs, Arc::clone(&data)));
         let in_blk = (pos % dbs) as usize;
         let n = (data.len() - in_blk).min(len - out.len());
         out.extend_from_slice(&data[in_blk..in_blk + n]);
@@ -453,7 +485,7 @@ mod tests {
     use crate::format::group_desc::testutil::{mkfs, XorShift};
 
     /// A 1 KiB-block ext4 image with a few files, as a disk; `None` without e2fsprogs.
-    fn filled_image(opts: &str) -> Option<Disk> {
+    pub(super) fn filled_image(opts: &str) -> Option<Disk> {
         let img = mkfs(opts, 8 << 20)?;
         let dir = img.path.with_extension("d");
         std::fs::create_dir_all(&dir).unwrap();

@@ -299,8 +299,15 @@ impl Fsck<'_> {
         }
         let extents =
             inode.has_flag(EXT4_EXTENTS_FL) && self.sb.has_incompat(EXT4_FEATURE_INCOMPAT_EXTENTS);
-        let (dev, bs) = (self.dev, self.bs);
-        let mut read = |p: Pblk| Ok(super::read_bytes(dev, p.0 * u64::from(bs), bs as usize));
+        let (dev, bs, reads) = (self.dev, self.bs, &mut self.reads);
+        let mut read = |p: Pblk| {
+            Ok(super::read_bytes(
+                dev,
+                p.0 * u64::from(bs),
+                bs as usize,
+                reads,
+            ))
+        };
         let mut ctx = WalkCtx {
             ino: Ino(inum),
             block_size: bs,
