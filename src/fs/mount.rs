@@ -125,6 +125,7 @@ impl Fs {
         };
         fs.dev
             .set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
+        fs.pin_super_and_descs();
         if !fs.opts.read_only && fs.sb.has_compat(sbf::EXT4_FEATURE_COMPAT_HAS_JOURNAL) {
             fs.load_journal()?;
         }
@@ -132,6 +133,20 @@ impl Fs {
             fs.orphan_cleanup()?;
         }
         Ok(fs)
+    }
+
+    /// The superblock's buffer (`sbi->s_sbh`) and the descriptor blocks (`s_group_desc[]`)
+    /// that ext4_fill_super() reads and keeps until unmount: cached from the blocks mount just
+    /// read, so the kernel's never-failing accesses to them (ext4_orphan_add()'s write access
+    /// to `s_sbh`, a descriptor's update) never go to the device either.
+    fn pin_super_and_descs(&mut self) {
+        let (sb_blk, _) = self.sb_location();
+        let first_gdt = u64::from(self.sb.s_first_data_block) + 1;
+        let gdt = (first_gdt..first_gdt + u64::from(self.sb.gdt_blocks()))
+            .map(|b| (Pblk(b), Zone::GroupDesc));
+        for (blk, zone) in std::iter::once((sb_blk, Zone::Superblock)).chain(gdt) {
+            self.cache_built_block(blk, zone, |fs| fs.dev.peek_block(blk).to_vec());
+        }
     }
 
     /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: map inode 8, load the

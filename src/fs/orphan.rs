@@ -31,11 +31,18 @@ impl Fs {
         self.dirty_metadata(h, blk)
     }
 
-    /// Model of ext4_orphan_add(): put `ino` at the head of the orphan list.
+    /// Model of ext4_orphan_add(): put `ino` at the head of the orphan list. Write access to
+    /// the superblock and the inode's table block comes first, as in the kernel: if either is
+    /// refused, neither the in-memory superblock nor the inode has changed (a later
+    /// ext4_error() commit of the superblock must not carry a half-made list head).
     pub fn orphan_add(&mut self, h: &mut Handle, ino: Ino) -> Result<()> {
         if self.orphans.contains(&ino) {
             return Ok(());
         }
+        let (sb_blk, _) = self.sb_location();
+        self.get_write_access(h, sb_blk, Zone::Superblock)?;
+        let (itable_blk, _) = self.inode_location(ino)?; // ext4_reserve_inode_write()
+        self.get_write_access(h, itable_blk, Zone::InodeTable)?;
         let next = self.sb.s_last_orphan;
         self.sb.s_last_orphan = ino.0;
         self.dirty_super(h)?;
@@ -45,18 +52,27 @@ impl Fs {
         Ok(())
     }
 
-    /// Model of ext4_orphan_del(): unlink `ino` from the orphan list.
+    /// Model of ext4_orphan_del(): unlink `ino` from the orphan list. The in-memory list
+    /// loses it first; the on-disk link that names it (the superblock's head or the previous
+    /// inode's `i_dtime`) changes only once write access to its block is granted.
     pub fn orphan_del(&mut self, h: &mut Handle, ino: Ino) -> Result<()> {
         let Some(pos) = self.orphans.iter().position(|&i| i == ino) else {
             return Ok(());
         };
+        let (itable_blk, _) = self.inode_location(ino)?; // ext4_reserve_inode_write()
+        let reserved = self.get_write_access(h, itable_blk, Zone::InodeTable);
         self.orphans.remove(pos);
+        reserved?;
         let next = self.inode(ino).raw.i_dtime;
         if pos == 0 {
+            let (sb_blk, _) = self.sb_location();
+            self.get_write_access(h, sb_blk, Zone::Superblock)?;
             self.sb.s_last_orphan = next;
             self.dirty_super(h)?;
         } else {
             let prev = self.orphans[pos - 1];
+            let (prev_blk, _) = self.inode_location(prev)?;
+            self.get_write_access(h, prev_blk, Zone::InodeTable)?;
             self.inode_mut(prev).raw.i_dtime = next;
             self.mark_inode_dirty(h, prev)?;
         }
@@ -105,8 +121,13 @@ impl Fs {
         self.orphans.clear();
         if self.sb.s_last_orphan != 0 {
             let mut h = self.journal_start(4)?;
-            self.sb.s_last_orphan = 0;
-            let r = self.dirty_super(&mut h);
+            let (sb_blk, _) = self.sb_location();
+            let r = self
+                .get_write_access(&mut h, sb_blk, Zone::Superblock)
+                .and_then(|()| {
+                    self.sb.s_last_orphan = 0;
+                    self.dirty_super(&mut h)
+                });
             self.journal_stop(h)?;
             r?;
         }
@@ -131,5 +152,82 @@ impl Fs {
         })();
         self.journal_stop(h)?;
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen, Zone};
+    use crate::fs::mkfs::{mkfs, MkfsOpts};
+    use crate::fs::{Fs, MountOpts};
+    use crate::units::Pblk;
+
+    fn fs() -> Fs {
+        let opts = MkfsOpts {
+            size_bytes: 4 << 20,
+            ..MkfsOpts::default()
+        };
+        Fs::mount(mkfs(&opts).unwrap(), MountOpts::default()).unwrap()
+    }
+
+    /// Reads of `blk` fail from now on.
+    fn fail_reads_of(fs: &mut Fs, blk: Pblk) {
+        fs.dev.set_fault_plan(FaultPlan {
+            rules: vec![FaultRule {
+                sticky: true,
+                ..FaultRule::new(FaultOp::Read, FaultWhen::Block(blk))
+            }],
+            crash_at_write: None,
+        });
+    }
+
+    /// ext4_orphan_add() takes write access to the superblock and to the inode's table block
+    /// before it changes either: when the inode-table read fails, the in-memory superblock
+    /// (which ext4_error() then commits) still has no list head.
+    #[test]
+    fn orphan_add_changes_nothing_when_write_access_fails() {
+        let mut fs = fs();
+        let ino = fs.create("/f", 0o644).unwrap();
+        fs.sync().unwrap();
+        let (itable, _) = fs.inode_location(ino).unwrap();
+        fs.bufs.map.remove(&itable.0); // not cached: write access must read it
+        fail_reads_of(&mut fs, itable);
+        let mut h = fs.journal_start(8).unwrap();
+        assert!(fs.orphan_add(&mut h, ino).is_err());
+        assert_eq!(fs.sb.s_last_orphan, 0);
+        assert!(fs.orphans.is_empty());
+        assert_eq!(fs.inode(ino).raw.i_dtime, 0);
+    }
+
+    /// The superblock and descriptor blocks stay cached from mount (`s_sbh`, `s_group_desc`):
+    /// a later failing read of them never reaches an orphan update or a descriptor change.
+    #[test]
+    fn superblock_and_descriptors_are_never_read_after_mount() {
+        let mut fs = fs();
+        let (sb, _) = fs.sb_location();
+        let gdt = Pblk(u64::from(fs.sb.s_first_data_block) + 1);
+        for blk in [sb, gdt] {
+            assert_eq!(
+                fs.bufs.map.get(&blk.0).map(|b| b.zone),
+                Some(if blk == sb {
+                    Zone::Superblock
+                } else {
+                    Zone::GroupDesc
+                })
+            );
+        }
+        let ino = fs.create("/f", 0o644).unwrap();
+        fs.write_file(ino, 0, &[7; 3000]).unwrap();
+        fs.sync().unwrap();
+        fail_reads_of(&mut fs, sb);
+        let mut h = fs.journal_start(8).unwrap();
+        fs.orphan_add(&mut h, ino).unwrap();
+        assert_eq!(fs.sb.s_last_orphan, ino.0);
+        fs.orphan_del(&mut h, ino).unwrap();
+        assert_eq!(fs.sb.s_last_orphan, 0);
+        fs.journal_stop(h).unwrap();
+        fail_reads_of(&mut fs, gdt);
+        fs.truncate_file(ino, 0).unwrap(); // frees blocks: descriptor and counts change
+        fs.sync().unwrap();
     }
 }

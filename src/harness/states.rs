@@ -20,6 +20,7 @@ use crate::crc::crc32c_raw;
 use crate::dev::{Disk, LogEntry, LogOp, Zone};
 use crate::fs::{Fs, MountOpts};
 use crate::oracle::crash::{self, oracle_of, Problem};
+use crate::oracle::fsck::FsckMemo;
 use crate::oracle::model::Model;
 use crate::profile::BugSet;
 use crate::units::Pblk;
@@ -104,9 +105,21 @@ pub struct Stage {
     summary: String,
 }
 
-/// Stages of one execution, by (content fingerprint of the crash image, fsck, e2fsck, leaks
-/// allowed).
-pub type StateCache = BTreeMap<(u64, bool, bool, bool), Stage>;
+/// What the crash states of one execution reuse: the image halves, by (content fingerprint of
+/// the crash image, fsck, e2fsck, leaks allowed), and the consistency checker's memo.
+#[derive(Default)]
+pub struct StateCache {
+    stages: BTreeMap<(u64, bool, bool, bool), Stage>,
+    /// The checker's reports by the blocks they read ([`FsckMemo`]).
+    pub fsck: FsckMemo,
+}
+
+impl StateCache {
+    /// An empty cache.
+    pub fn new() -> StateCache {
+        StateCache::default()
+    }
+}
 
 /// A fingerprint of `crash`'s content at the blocks the workload wrote (`written`): the only
 /// blocks where two crash images of one execution can differ.
@@ -161,11 +174,13 @@ pub fn check_state_cached(
 ) -> StateOutcome {
     let leaks_ok = ctx.leak_windows.iter().any(|&(s, e)| s < k && k <= e);
     let key = fp.map(|fp| (fp, checks.fsck, checks.e2fsck, leaks_ok));
-    let stage = match key.and_then(|key| cache.get(&key)) {
+    let stage = match key.and_then(|key| cache.stages.get(&key)) {
         Some(stage) => stage.clone(),
         None => {
             let mut stage = Stage::default();
-            if let Err(msg) = guarded(|| image_half(crash, checks, leaks_ok, ctx, &mut stage)) {
+            let memo = &mut cache.fsck;
+            if let Err(msg) = guarded(|| image_half(crash, checks, leaks_ok, ctx, &mut stage, memo))
+            {
                 stage.problems.push(Pending {
                     problem: Problem {
                         oracle: "panic",
@@ -175,7 +190,7 @@ pub fn check_state_cached(
                 });
             }
             if let Some(key) = key {
-                cache.insert(key, stage.clone());
+                cache.stages.insert(key, stage.clone());
             }
             stage
         }
@@ -247,7 +262,14 @@ fn last_op_before(records: &[OpRecord], k: usize) -> Option<(usize, usize)> {
 }
 
 /// Recover, recover again, mount, unmount, recover again, run the checkers.
-fn image_half(crash: &Disk, checks: Checks, leaks_ok: bool, ctx: &StateCtx<'_>, st: &mut Stage) {
+fn image_half(
+    crash: &Disk,
+    checks: Checks,
+    leaks_ok: bool,
+    ctx: &StateCtx<'_>,
+    st: &mut Stage,
+    memo: &mut FsckMemo,
+) {
     let mut push = |oracle: &'static str, cause: String, confirm: bool| {
         st.problems.push(Pending {
             problem: Problem { oracle, cause },
@@ -294,9 +316,9 @@ fn image_half(crash: &Disk, checks: Checks, leaks_ok: bool, ctx: &StateCtx<'_>, 
     let errors_recorded = [crash, &img]
         .into_iter()
         .chain(st.image.as_ref())
-        .any(errors_recorded);
+        .any(crash::errors_recorded);
     let (ours, spotless) = if checks.fsck && !errors_recorded {
-        consistency::check(&img, leaks_ok)
+        consistency::check(&img, leaks_ok, memo)
     } else {
         (Check::Unavailable("not run".into()), false)
     };
@@ -310,15 +332,6 @@ fn image_half(crash: &Disk, checks: Checks, leaks_ok: bool, ctx: &StateCtx<'_>, 
     }
     st.image = Some(img);
     st.unmounted = true;
-}
-
-/// Whether the superblock of `d` records errors (`EXT4_ERROR_FS`).
-fn errors_recorded(d: &Disk) -> bool {
-    use crate::format::superblock::{Superblock, EXT4_ERROR_FS, SUPERBLOCK_OFFSET};
-    let bs = u64::from(d.block_size());
-    let (blk, off) = (SUPERBLOCK_OFFSET / bs, (SUPERBLOCK_OFFSET % bs) as usize);
-    let data = d.peek_block(Pblk(blk));
-    Superblock::parse(&data[off..off + 1024]).is_ok_and(|sb| sb.s_state & EXT4_ERROR_FS != 0)
 }
 
 /// Recover a copy of `d`: `None` if that changes nothing, else what it changed.

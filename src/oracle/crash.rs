@@ -295,6 +295,15 @@ fn versions(fs: &Fs, e: &Expect<'_>, file: u8, f: &Found, k: usize) -> Option<Pr
     None
 }
 
+/// Whether the superblock of `d` records errors (`EXT4_ERROR_FS`).
+pub fn errors_recorded(d: &Disk) -> bool {
+    use crate::format::superblock::{Superblock, EXT4_ERROR_FS, SUPERBLOCK_OFFSET};
+    let bs = u64::from(d.block_size());
+    let (blk, off) = (SUPERBLOCK_OFFSET / bs, (SUPERBLOCK_OFFSET % bs) as usize);
+    let data = d.peek_block(Pblk(blk));
+    Superblock::parse(&data[off..off + 1024]).is_ok_and(|sb| sb.s_state & EXT4_ERROR_FS != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,3 +381,54 @@ fn campaigns_sample_the_kernel_oracle() {
         v.findings
     );
 }
+
+/// A truncate whose block-bitmap read fails after `ext4_orphan_add()`: ext4_error() commits
+/// the superblock with `EXT4_ERROR_FS` and the new orphan list head, nothing journaled. The
+/// kernel's read-only mount keeps that list on a filesystem with errors ("don't clear list on
+/// RO mount w/ errors"), where our read-write mount clears it: the replay check compares the
+/// kernel with our recovery alone there, and agrees; against our mounted image it would not.
+#[test]
+fn kernel_replay_agrees_on_an_orphan_list_with_errors_recorded() {
+    if !kernel_ok("kernel_replay_agrees_on_an_orphan_list_with_errors_recorded") {
+        return;
+    }
+    let s = Scenario::parse_repro(
+        "e4fuzz-repro v1
+profile fixed
+bugs -
+geometry block_size=1024 size=16777216 extents=1 metadata_csum=1 journal_blocks=1024
+setup f7 indirect write=0+14000:217
+thread 0
+  truncate f7 size=3000
+schedule -
+crash at_write=none seed=0 keep=1000 tear=0
+fault op=read when=nth:4 zone=any sticky=1
+",
+    )
+    .unwrap();
+    let (v, img) = execute_images(&s, &keep());
+    assert!(v.is_clean(), "{:?}", v.findings);
+    let crash = img.expect("images kept").crash;
+    let sb = Superblock::parse(&crash.clone().read_bytes(1024, 1024).unwrap()).unwrap();
+    assert_ne!(sb.s_state & e4fuzz::format::superblock::EXT4_ERROR_FS, 0);
+    assert_eq!(
+        sb.s_last_orphan, 12,
+        "the truncated file heads the orphan list"
+    );
+    let ours = kernel::recover_ours(&crash, e4fuzz::profile::BugSet::NONE);
+    let r = check_replay(&crash, &ours).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    // Our read-write mount cleared the list ("Errors on filesystem, clearing orphan list").
+    let mounted = Fs::mount(ours, MountOpts::default())
+        .unwrap()
+        .unmount()
+        .unwrap();
+    let r = check_replay(&crash, &mounted).unwrap();
+    let causes: Vec<&str> = r.problems.iter().map(|p| p.cause.as_str()).collect();
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.contains("s_last_orphan 0xc after the kernel's, 0x0 after ours")),
+        "{causes:?}"
+    );
+}
