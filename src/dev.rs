@@ -385,6 +385,12 @@ impl Disk {
         self.faults.plan()
     }
 
+    /// Per rule of the installed plan: the block of the first operation it failed (`None`:
+    /// it has not fired, or it first failed a flush).
+    pub fn fault_first_blocks(&self) -> &[Option<Pblk>] {
+        self.faults.first_blocks()
+    }
+
     /// Whether the device lost power at its plan's crash point. Permanent.
     pub fn is_dead(&self) -> bool {
         self.dead

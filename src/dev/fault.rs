@@ -161,6 +161,8 @@ pub(crate) struct FaultState {
     matched: Vec<u64>,
     /// Per rule: whether it has fired.
     fired: Vec<bool>,
+    /// Per rule: the block of the first operation it failed (`None`: not fired, or a flush).
+    first_block: Vec<Option<Pblk>>,
     /// Writes issued since the plan was installed.
     writes: u64,
 }
@@ -173,6 +175,7 @@ impl FaultState {
             plan,
             matched: vec![0; n],
             fired: vec![false; n],
+            first_block: vec![None; n],
             writes: 0,
         }
     }
@@ -180,6 +183,11 @@ impl FaultState {
     /// The installed plan.
     pub(crate) fn plan(&self) -> &FaultPlan {
         &self.plan
+    }
+
+    /// Per rule of the plan: the block of the first operation it failed.
+    pub(crate) fn first_blocks(&self) -> &[Option<Pblk>] {
+        &self.first_block
     }
 
     /// Decide the fate of one operation and advance the counters. `blk` is `None` for a flush.
@@ -203,6 +211,9 @@ impl FaultState {
                 FaultWhen::Block(_) | FaultWhen::Always => true,
             };
             if due && (rule.sticky || !self.fired[i]) {
+                if !self.fired[i] {
+                    self.first_block[i] = blk;
+                }
                 self.fired[i] = true;
                 fail = true;
             }

@@ -13,8 +13,11 @@
 //!    threads' decisions keep their bytes and the interleaving survives the cut; then with the
 //!    schedule as it is;
 //! 2. drop a setup file; drop a setup write;
-//! 3. drop a fault rule, the fault plan's crash point, the mid-workload crash point, or move it
-//!    earlier;
+//! 3. pin a fault rule that fails the n-th matching operation to the block that operation
+//!    touched (`nth:N` → `block:B`, from [`Disk::fault_first_blocks`](crate::dev::Disk::fault_first_blocks)): a
+//!    counted fault moves to another operation as soon as any op before it goes, a pinned one
+//!    does not, so this is tried first and opens the way to the cuts above; drop a fault rule,
+//!    the fault plan's crash point, the mid-workload crash point, or move it earlier;
 //! 4. drop the schedule, its second half, or a chunk of it (halves … single bytes); set a
 //!    byte to 0;
 //! 5. shrink lengths and sizes (halve), move offsets down to 0 or to the block start;
@@ -80,7 +83,7 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     exec.confirm = false;
     let strict = gen::validate(s).is_ok();
     let mut best = (s.clone(), first);
-    let mut owners = schedule_owners(&best.0);
+    let mut facts = facts_of(&best.0);
     let mut execs = 1;
     let mut progress = true;
     while progress && execs < opts.max_execs {
@@ -88,7 +91,7 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
         // One pass: try the reductions in order; after a success, go on from the same index
         // in the new scenario's (shorter) list.
         let mut i = 0;
-        let mut list = candidates(&best.0, &owners);
+        let mut list = candidates(&best.0, &facts);
         while i < list.len() && execs < opts.max_execs {
             let cand = &list[i];
             i += 1;
@@ -100,8 +103,8 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
             if v.findings.iter().any(|f| f.oracle == oracle) {
                 best = (cand.clone(), v);
                 progress = true;
-                owners = schedule_owners(&best.0);
-                list = candidates(&best.0, &owners);
+                facts = facts_of(&best.0);
+                list = candidates(&best.0, &facts);
                 i = i.saturating_sub(1);
             }
         }
@@ -116,11 +119,29 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     })
 }
 
-/// Per schedule byte `s` consumes: the (thread, op index) whose decision used it (empty if the
-/// workload does not run to its end).
-fn schedule_owners(s: &Scenario) -> Vec<(usize, usize)> {
+/// What a run of the workload tells the reductions.
+#[derive(Default)]
+struct Facts {
+    /// Per schedule byte `s` consumes: the (thread, op index) whose decision used it (empty if
+    /// the workload does not run to its end).
+    owners: Vec<(usize, usize)>,
+    /// Per fault rule: the block of the first operation it failed.
+    fault_blocks: Vec<Option<crate::units::Pblk>>,
+}
+
+/// Run the workload of `s` once for its [`Facts`].
+fn facts_of(s: &Scenario) -> Facts {
     let mut v = Verdict::default();
-    super::workload::run_workload(s, &mut v).map_or_else(Vec::new, |w| w.schedule_owners)
+    super::workload::run_workload(s, &mut v).map_or_else(Facts::default, |w| Facts {
+        fault_blocks: w.dev.fault_first_blocks().to_vec(),
+        owners: w.schedule_owners,
+    })
+}
+
+/// Per schedule byte `s` consumes: the (thread, op index) whose decision used it.
+#[cfg(test)]
+fn schedule_owners(s: &Scenario) -> Vec<(usize, usize)> {
+    facts_of(s).owners
 }
 
 /// Push `c`, which drops the ops of `s` for which `dropped(thread, index)` holds: first with
@@ -149,9 +170,11 @@ fn push_cut(
     out.push(c);
 }
 
-/// Every one-step reduction of `s`, biggest first (`owners`: see [`schedule_owners`]).
-fn candidates(s: &Scenario, owners: &[(usize, usize)]) -> Vec<Scenario> {
+/// Every one-step reduction of `s`, biggest first (`facts`: see [`Facts`]).
+fn candidates(s: &Scenario, facts: &Facts) -> Vec<Scenario> {
     let mut out = Vec::new();
+    let owners = &facts.owners[..];
+    pin_faults(s, &facts.fault_blocks, &mut out);
     drop_threads(s, owners, &mut out);
     drop_files(s, owners, &mut out);
     drop_ops(s, owners, &mut out);
@@ -231,6 +254,19 @@ fn drop_setup(s: &Scenario, out: &mut Vec<Scenario>) {
         for w in 0..f.writes.len() {
             let mut c = s.clone();
             c.setup[i].writes.remove(w);
+            out.push(c);
+        }
+    }
+}
+
+/// Each rule failing the n-th matching operation, pinned to the block that operation touched
+/// (`blocks`: per rule, from the last run).
+fn pin_faults(s: &Scenario, blocks: &[Option<crate::units::Pblk>], out: &mut Vec<Scenario>) {
+    use crate::dev::FaultWhen;
+    for (i, rule) in s.faults.rules.iter().enumerate() {
+        if let (FaultWhen::Nth(_), Some(Some(b))) = (rule.when, blocks.get(i)) {
+            let mut c = s.clone();
+            c.faults.rules[i].when = FaultWhen::Block(*b);
             out.push(c);
         }
     }
@@ -431,7 +467,7 @@ mod tests {
             schedule: vec![1, 0, 1, 1],
             ..Scenario::default()
         };
-        let c = candidates(&s, &[]);
+        let c = candidates(&s, &Facts::default());
         assert!(c
             .iter()
             .any(|c| c.threads.len() == 1 && c.threads[0].len() == 1));
@@ -489,8 +525,9 @@ mod tests {
         for _ in 0..3 {
             let mut next = Vec::new();
             for a in &frontier {
-                for b in candidates(a, &[]) {
-                    assert!(!candidates(&b, &[]).contains(a), "{b:?} undoes to {a:?}");
+                for b in candidates(a, &Facts::default()) {
+                    let back = candidates(&b, &Facts::default());
+                    assert!(!back.contains(a), "{b:?} undoes to {a:?}");
                     next.push(b);
                 }
             }
@@ -558,5 +595,48 @@ mod tests {
         });
         assert!(owners.iter().any(|o| o.0 == 0) && owners.iter().any(|o| o.0 == 1));
         assert!(owners.iter().all(|&(t, i)| i < [1, 2][t]), "{owners:?}");
+    }
+
+    /// A counted read fault (`nth:10`, sticky) behind a stale-data finding: cutting any op
+    /// moves it to another read, so nothing could be cut. Pinned to the block it failed
+    /// (`block:1290`), the scenario loses two threads and four ops and keeps its oracle.
+    #[test]
+    fn a_counted_fault_is_pinned_to_its_block_so_ops_can_go() {
+        let s = Scenario::parse_repro(
+            "e4fuzz-repro v1
+profile fixed
+bugs -
+geometry block_size=4096 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
+setup f2 indirect write=4034560+1:74 write=4299202560+1:193 write=0+13443:92
+setup f6 indirect write=3907584+1:254
+thread 0
+  read f2 off=4096 len=11246
+  mmap-write f2 off=2066005892 len=1 tag=127
+  punch f6 off=1335296 len=3848220
+  punch f2 off=1335296 len=3767906093
+thread 1
+  write f2 off=0 len=1 tag=110
+thread 2
+  commit
+thread 3
+  create f1
+schedule 155 223 139 159 115 129
+crash at_write=none seed=0 keep=0 tear=0
+fault op=read when=nth:10 zone=any sticky=1
+",
+        )
+        .unwrap();
+        let facts = facts_of(&s);
+        assert_eq!(facts.fault_blocks, [Some(crate::units::Pblk(1290))]);
+        let pinned = candidates(&s, &facts).remove(0);
+        assert_eq!(
+            pinned.faults.rules[0].when,
+            crate::dev::FaultWhen::Block(crate::units::Pblk(1290))
+        );
+        let m = minimize(&s, &MinimizeOpts::default()).unwrap();
+        assert_eq!(m.oracle, "stale-data");
+        assert_eq!(m.scenario.faults.rules, pinned.faults.rules);
+        let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
+        assert_eq!((m.scenario.threads.len(), ops), (2, 3), "{m:?}");
     }
 }
