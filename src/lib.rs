@@ -10,7 +10,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`format`] | on-disk structures of ext4 and JBD2: parse, serialize, checksum |
+//! | [`format`](mod@format) | on-disk structures of ext4 and JBD2: parse, serialize, checksum |
 //! | [`dev`] | the simulated disk: sparse copy-on-write blocks, volatile cache, write log |
 //! | [`fs`] | mkfs, mount, allocator, inodes, block maps, file operations |
 //! | [`harness`] | one scenario to a verdict, minimizer, campaign loop |

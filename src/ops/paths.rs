@@ -4,7 +4,7 @@
 //! | op | locks | kernel |
 //! |---|---|---|
 //! | [`page_mkwrite`] | `mmap_lock`(r) → [T4: `i_rwsem`] → handle → page → `i_data_sem`(w) | ext4_page_mkwrite() (nodelalloc: allocates a hole) |
-//! | [`write`] | `i_rwsem` → per block: `mmap_lock`(r) fault-in, handle, page, `i_data_sem`(w) | generic_perform_write() + ext4_write_begin/end() |
+//! | [`write`](fn@write) | `i_rwsem` → per block: `mmap_lock`(r) fault-in, handle, page, `i_data_sem`(w) | generic_perform_write() + ext4_write_begin/end() |
 //! | [`read`], [`fiemap`] | `i_data_sem`(r) around each lookup | ext4_map_blocks() without CREATE |
 //! | [`truncate`], [`punch`] | `i_rwsem` → handle → `i_data_sem`(w) | ext4_setattr(), ext4_punch_hole() |
 //! | [`writeback`] | `s_writepages_rwsem`(r) → per dirty page `i_data_sem`(r) | ext4_writepages() |
