@@ -271,17 +271,8 @@ impl Fs {
 #[cfg(test)]
 mod tests {
     use crate::error::{CorruptKind, Error};
-    use crate::fs::mkfs::{mkfs, MkfsOpts};
-    use crate::fs::{Fs, MountOpts};
+    use crate::fs::mkfs::small_fs as fs;
     use crate::units::Pblk;
-
-    fn fs() -> Fs {
-        let opts = MkfsOpts {
-            size_bytes: 4 << 20,
-            ..MkfsOpts::default()
-        };
-        Fs::mount(mkfs(&opts).unwrap(), MountOpts::default()).unwrap()
-    }
 
     #[test]
     fn double_free_is_corruption_not_a_panic() {

@@ -441,6 +441,16 @@ pub fn mkfs(opts: &MkfsOpts) -> Result<Disk> {
         })
 }
 
+/// A fresh 4 MiB filesystem with the default options, mounted (unit tests of the engine).
+#[cfg(test)]
+pub(crate) fn small_fs() -> crate::fs::Fs {
+    let opts = MkfsOpts {
+        size_bytes: 4 << 20,
+        ..MkfsOpts::default()
+    };
+    crate::fs::Fs::mount(mkfs(&opts).unwrap(), crate::fs::MountOpts::default()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

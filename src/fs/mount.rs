@@ -141,7 +141,7 @@ impl Fs {
     /// to `s_sbh`, a descriptor's update) never go to the device either.
     fn pin_super_and_descs(&mut self) {
         let (sb_blk, _) = self.sb_location();
-        let first_gdt = u64::from(self.sb.s_first_data_block) + 1;
+        let first_gdt = self.sb.gdt_block(0);
         let gdt = (first_gdt..first_gdt + u64::from(self.sb.gdt_blocks()))
             .map(|b| (Pblk(b), Zone::GroupDesc));
         for (blk, zone) in std::iter::once((sb_blk, Zone::Superblock)).chain(gdt) {
@@ -288,7 +288,7 @@ impl Fs {
     /// Location of a group descriptor in the descriptor table: (block, byte offset).
     pub(crate) fn group_desc_location(&self, g: Group) -> (Pblk, usize) {
         let per_block = self.block_size() as usize / self.sb.desc_size();
-        let first = self.sb.s_first_data_block as u64 + 1;
+        let first = self.sb.gdt_block(0);
         let blk = first + (g.0 as usize / per_block) as u64;
         (Pblk(blk), (g.0 as usize % per_block) * self.sb.desc_size())
     }
@@ -316,7 +316,7 @@ fn read_head(path: &Path) -> Result<Vec<u8>> {
 /// Read and verify the group descriptor table.
 fn read_group_descs(dev: &mut Disk, sb: &Superblock) -> Result<Vec<GroupDesc>> {
     let bs = sb.block_size() as usize;
-    let first = u64::from(sb.s_first_data_block) + 1;
+    let first = sb.gdt_block(0);
     let nblocks = u64::from(sb.gdt_blocks());
     let mut bytes = Vec::with_capacity(nblocks as usize * bs);
     for b in 0..nblocks {

@@ -22,10 +22,10 @@ impl Fs {
         (Pblk(off / bs), (off % bs) as usize)
     }
 
-    /// Journal the in-memory superblock (model of ext4_handle_dirty_super()).
+    /// Journal the in-memory superblock (model of ext4_handle_dirty_super()). As in the kernel,
+    /// the caller has taken write access to the superblock's buffer before changing it.
     pub fn dirty_super(&mut self, h: &mut Handle) -> Result<()> {
         let (blk, off) = self.sb_location();
-        self.get_write_access(h, blk, Zone::Superblock)?;
         let bytes = self.sb.to_bytes();
         self.buf_mut(blk)[off..off + bytes.len()].copy_from_slice(&bytes);
         self.dirty_metadata(h, blk)
@@ -158,17 +158,9 @@ impl Fs {
 #[cfg(test)]
 mod tests {
     use crate::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen, Zone};
-    use crate::fs::mkfs::{mkfs, MkfsOpts};
-    use crate::fs::{Fs, MountOpts};
+    use crate::fs::mkfs::small_fs as fs;
+    use crate::fs::Fs;
     use crate::units::Pblk;
-
-    fn fs() -> Fs {
-        let opts = MkfsOpts {
-            size_bytes: 4 << 20,
-            ..MkfsOpts::default()
-        };
-        Fs::mount(mkfs(&opts).unwrap(), MountOpts::default()).unwrap()
-    }
 
     /// Reads of `blk` fail from now on.
     fn fail_reads_of(fs: &mut Fs, blk: Pblk) {
@@ -205,7 +197,7 @@ mod tests {
     fn superblock_and_descriptors_are_never_read_after_mount() {
         let mut fs = fs();
         let (sb, _) = fs.sb_location();
-        let gdt = Pblk(u64::from(fs.sb.s_first_data_block) + 1);
+        let gdt = Pblk(fs.sb.gdt_block(0));
         for blk in [sb, gdt] {
             assert_eq!(
                 fs.bufs.map.get(&blk.0).map(|b| b.zone),

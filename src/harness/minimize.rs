@@ -14,10 +14,11 @@
 //!    schedule as it is;
 //! 2. drop a setup file; drop a setup write;
 //! 3. pin a fault rule that fails the n-th matching operation to the block that operation
-//!    touched (`nth:N` → `block:B`, from [`Disk::fault_first_blocks`](crate::dev::Disk::fault_first_blocks)): a
-//!    counted fault moves to another operation as soon as any op before it goes, a pinned one
-//!    does not, so this is tried first and opens the way to the cuts above; drop a fault rule,
-//!    the fault plan's crash point, the mid-workload crash point, or move it earlier;
+//!    touched (`nth:N` → `block:B`, from
+//!    [`Disk::fault_first_blocks`](crate::dev::Disk::fault_first_blocks)): a counted fault
+//!    moves to another operation as soon as any op before it goes, a pinned one does not, so
+//!    this is tried first and opens the way to the cuts above; drop a fault rule, the fault
+//!    plan's crash point, the mid-workload crash point, or move it earlier;
 //! 4. drop the schedule, its second half, or a chunk of it (halves … single bytes); set a
 //!    byte to 0;
 //! 5. shrink lengths and sizes (halve), move offsets down to 0 or to the block start;
@@ -136,12 +137,6 @@ fn facts_of(s: &Scenario) -> Facts {
         fault_blocks: w.dev.fault_first_blocks().to_vec(),
         owners: w.schedule_owners,
     })
-}
-
-/// Per schedule byte `s` consumes: the (thread, op index) whose decision used it.
-#[cfg(test)]
-fn schedule_owners(s: &Scenario) -> Vec<(usize, usize)> {
-    facts_of(s).owners
 }
 
 /// Push `c`, which drops the ops of `s` for which `dropped(thread, index)` holds: first with
@@ -580,7 +575,7 @@ mod tests {
         push_cut(&s, &owners, c.clone(), |t, _| t == 7, &mut out);
         assert_eq!(out, [c]);
         // With the owners of a real run, dropping a thread drops the bytes it used.
-        let owners = schedule_owners(&Scenario {
+        let owners = facts_of(&Scenario {
             setup: vec![crate::scenario::FileSetup {
                 file: 0,
                 indirect: false,
@@ -592,7 +587,8 @@ mod tests {
             ],
             schedule: (0..64).map(|i| i % 2).collect(),
             ..Scenario::default()
-        });
+        })
+        .owners;
         assert!(owners.iter().any(|o| o.0 == 0) && owners.iter().any(|o| o.0 == 1));
         assert!(owners.iter().all(|&(t, i)| i < [1, 2][t]), "{owners:?}");
     }

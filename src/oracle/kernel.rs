@@ -364,9 +364,9 @@ pub fn check_scenario(s: &Scenario, before: &Disk, crash: &Disk) -> Result<Vec<C
 
 /// Our side of a journal replay, as the harness makes it: recovery, a mount with `bugs`
 /// (orphan cleanup) and a clean unmount, each as far as it gets; recovery alone when the
-/// filesystem records errors (the kernel's read-only mount then leaves the orphan list). Recomputed here rather than
-/// taken from the harness's kept image, so the two sides always start from the same crash
-/// image.
+/// filesystem records errors (the kernel's read-only mount then leaves the orphan list).
+/// Recomputed here rather than taken from the harness's kept image, so the two sides always
+/// start from the same crash image.
 pub fn recover_ours(crash: &Disk, bugs: BugSet) -> Disk {
     let mut d = crash.clone();
     if crate::jbd2::recover(&mut d).is_err() {
