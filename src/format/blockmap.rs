@@ -10,6 +10,12 @@ use crate::error::{CorruptKind, Result};
 use crate::format::extent::{self, ExtentNode, NodeEntries};
 use crate::format::indirect;
 use crate::units::{Ino, Pblk};
+use std::sync::Arc;
+
+mod memo;
+
+/// A block's bytes as the walk's `read` returns them (the device's shared block type).
+pub type Buf = Arc<[u8]>;
 
 /// A run of logically and physically contiguous blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,7 +103,7 @@ pub struct WalkCtx<'a> {
     /// The inode's checksum seed when extent blocks carry checksums (`metadata_csum`).
     pub csum_seed: Option<u32>,
     /// Reads one block.
-    pub read: &'a mut dyn FnMut(Pblk) -> Result<Vec<u8>>,
+    pub read: &'a mut dyn FnMut(Pblk) -> Result<Buf>,
 }
 
 /// Walk inode `ino`'s block map with the filesystem's geometry from `sb` (the common case of
@@ -107,7 +113,7 @@ pub fn walk_inode(
     ino: Ino,
     inode: &crate::format::inode::Inode,
     csum_seed: Option<u32>,
-    read: &mut dyn FnMut(Pblk) -> Result<Vec<u8>>,
+    read: &mut dyn FnMut(Pblk) -> Result<Buf>,
 ) -> Result<BlockMap> {
     let mut ctx = WalkCtx {
         ino,
@@ -121,8 +127,15 @@ pub fn walk_inode(
     walk(&mut ctx, &inode.i_block_bytes(), extents)
 }
 
-/// Walk the block map stored in `i_block` (60 bytes).
+/// Walk the block map stored in `i_block` (60 bytes). Answered from a per-thread memo when
+/// a walk with the same inputs read the same bytes (the `memo` module: the reads are still
+/// made, in the same order, so faults and statistics see a fresh walk).
 pub fn walk(ctx: &mut WalkCtx<'_>, i_block: &[u8; 60], extents: bool) -> Result<BlockMap> {
+    memo::walk(ctx, i_block, extents)
+}
+
+/// [`walk`] without the memo.
+fn walk_fresh(ctx: &mut WalkCtx<'_>, i_block: &[u8; 60], extents: bool) -> Result<BlockMap> {
     let mut map = BlockMap::default();
     if extents {
         let root = ExtentNode::parse(i_block, ctx.ino)?;
@@ -319,9 +332,10 @@ mod tests {
         }
         let mut i_block = [0u8; 60];
         i_block[48..52].copy_from_slice(&100u32.to_le_bytes());
-        let mut read = |b: Pblk| -> Result<Vec<u8>> {
+        let block: Buf = Arc::from(block);
+        let mut read = |b: Pblk| -> Result<Buf> {
             assert_eq!(b, Pblk(100));
-            Ok(block.clone())
+            Ok(Arc::clone(&block))
         };
         let mut ctx = WalkCtx {
             ino: Ino(12),

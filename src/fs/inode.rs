@@ -195,10 +195,10 @@ impl Fs {
         let raw = &self.inodes.get(&ino)?.raw;
         let bufs = &self.bufs;
         let dev = &self.dev;
-        let mut read = |b: Pblk| -> Result<Vec<u8>> {
+        let mut read = |b: Pblk| -> Result<crate::dev::Block> {
             Ok(match bufs.map.get(&b.0) {
-                Some(buf) => buf.data.clone(),
-                None => dev.peek_block(b).to_vec(),
+                Some(buf) => buf.data.as_slice().into(),
+                None => dev.peek_block(b),
             })
         };
         let map = crate::format::blockmap::walk_inode(&self.sb, ino, raw, None, &mut read).ok()?;

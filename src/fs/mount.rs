@@ -189,7 +189,7 @@ impl Fs {
         let seed = self.sb.metadata_csum().then(|| self.inode(jino).csum_seed);
         let bs = self.block_size();
         let dev = &mut self.dev;
-        let mut read = |b: Pblk| dev.read_block_as(b, Zone::Journal).map(|d| d.to_vec());
+        let mut read = |b: Pblk| dev.read_block_as(b, Zone::Journal);
         let map = blockmap::walk_inode(&self.sb, jino, &raw, seed, &mut read)?;
         let nblocks = raw.i_size / u64::from(bs);
         u32::try_from(nblocks).map_err(|_| CorruptKind::JournalInode("too large"))?;

@@ -188,7 +188,7 @@ fn map_journal(dev: &mut Disk, sb: &Superblock, ino: Ino, i: &Inode) -> Result<(
     let seed = sb
         .metadata_csum()
         .then(|| inode::inode_csum_seed(sb.csum_seed(), ino, i.i_generation));
-    let mut read = |b: Pblk| dev.read_block_as(b, Zone::TreeMeta).map(|d| d.to_vec());
+    let mut read = |b: Pblk| dev.read_block_as(b, Zone::TreeMeta);
     let mut ctx = WalkCtx {
         ino,
         block_size: sb.block_size(),

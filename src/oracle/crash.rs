@@ -110,7 +110,7 @@ fn find(fs: &mut Fs, ino: Ino) -> crate::Result<Found> {
     let raw = fs.iget(ino)?.raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
     let dev = &fs.dev;
-    let mut read = |b: Pblk| Ok(dev.peek_block(b).to_vec());
+    let mut read = |b: Pblk| Ok(dev.peek_block(b));
     let map = blockmap::walk_inode(&fs.sb, ino, &raw, seed, &mut read)?;
     Ok(Found {
         ino,

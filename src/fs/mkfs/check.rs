@@ -71,7 +71,7 @@ impl Image {
             .metadata_csum()
             .then(|| fi::inode_csum_seed(self.sb.csum_seed(), Ino(ino), 0));
         let disk = self.disk.clone();
-        let mut read = |b: Pblk| Ok(disk.peek_block(b).to_vec());
+        let mut read = |b: Pblk| Ok(disk.peek_block(b));
         let mut ctx = WalkCtx {
             ino: Ino(ino),
             block_size: self.sb.block_size(),

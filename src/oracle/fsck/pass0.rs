@@ -300,14 +300,8 @@ impl Fsck<'_> {
         let extents =
             inode.has_flag(EXT4_EXTENTS_FL) && self.sb.has_incompat(EXT4_FEATURE_INCOMPAT_EXTENTS);
         let (dev, bs, reads) = (self.dev, self.bs, &mut self.reads);
-        let mut read = |p: Pblk| {
-            Ok(super::read_bytes(
-                dev,
-                p.0 * u64::from(bs),
-                bs as usize,
-                reads,
-            ))
-        };
+        let mut read =
+            |p: Pblk| Ok(super::read_bytes(dev, p.0 * u64::from(bs), bs as usize, reads).into());
         let mut ctx = WalkCtx {
             ino: Ino(inum),
             block_size: bs,

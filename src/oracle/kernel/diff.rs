@@ -164,7 +164,7 @@ fn journal_runs(fs: &mut Fs) -> Result<Vec<(u64, u64)>, String> {
         .clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
     let dev = &fs.dev;
-    let mut read = |b: Pblk| Ok(dev.peek_block(b).to_vec());
+    let mut read = |b: Pblk| Ok(dev.peek_block(b));
     let map = blockmap::walk_inode(&fs.sb, ino, &raw, seed, &mut read)
         .map_err(|e| format!("journal map: {e}"))?;
     Ok(map

@@ -136,7 +136,10 @@ impl TestFs {
             self.fs.sb.s_blocks_count,
         );
         let fs = &mut self.fs;
-        let mut read = |b: Pblk| fs.bread(b, crate::dev::Zone::Unknown).map(<[u8]>::to_vec);
+        let mut read = |b: Pblk| {
+            fs.bread(b, crate::dev::Zone::Unknown)
+                .map(std::sync::Arc::from)
+        };
         let mut ctx = WalkCtx {
             ino,
             block_size: bs,
