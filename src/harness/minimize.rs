@@ -5,7 +5,8 @@
 //! a success the pass goes on from the same place in the new scenario's list, and passes repeat
 //! until one makes no progress (or [`MinimizeOpts::max_execs`] executions were spent):
 //!
-//! 1. drop a thread; drop a file (every op on it, in every thread, and its setup: a create and
+//! 1. serialize: when the ops ran one at a time, all of them in one thread, in the order they
+//!    ran, without a schedule (the same run); drop a thread; drop a file (every op on it, in every thread, and its setup: a create and
 //!    its unlink go together, which single-op drops cannot do while keeping the scenario
 //!    valid); drop a chunk of a thread's ops (halves, quarters, … single ops). Each of these
 //!    is tried twice: first together with the schedule bytes the dropped ops' decisions
@@ -24,7 +25,19 @@
 //! 5. shrink lengths and sizes (halve), move offsets down to 0 or to the block start;
 //! 6. simplify the crash fates: keep all or none, tear none, seed 0.
 //!
-//! Every candidate is strictly smaller or simpler than the current scenario. If the input is
+//! Then two scenarios that are bigger, but may shrink further, are each reduced the same way
+//! and kept only if the result is smaller (fewer threads, ops, setup files and writes and
+//! fault rules; then fewer schedule bytes):
+//!
+//! * a `commit` right after the op the finding blames;
+//! * the scenario as one thread (serialized in the order its ops ended) plus a second thread
+//!   that only commits, placed by the schedule inside the blamed op (`0*j 1`, the first `j`
+//!   of up to 48 spread over the run for which it lands there and the oracle fires). A crash
+//!   state often needs a commit in the middle of an op (S6: the migration's walk spans
+//!   transactions); a generated scenario gets it from other ops filling the transaction, so
+//!   every one of those had to stay. The commit thread is kept while the others are cut.
+//!
+//! Every candidate of a pass is strictly smaller or simpler than the current scenario. If the input is
 //! valid (`scenario::gen::validate`), so must every candidate be, so a minimized repro never
 //! relies on ops that fail for want of a file.
 
@@ -71,10 +84,11 @@ pub struct Minimized {
 /// Minimize `s` (module doc). `None` if no (or not the requested) oracle fires on `s`.
 pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     let first = execute_with(s, &opts.exec);
-    let oracle = match opts.oracle {
-        Some(o) => first.findings.iter().find(|f| f.oracle == o)?.oracle,
-        None => first.findings.first()?.oracle,
+    let found = match opts.oracle {
+        Some(o) => first.findings.iter().find(|f| f.oracle == o)?,
+        None => first.findings.first()?,
     };
+    let oracle = found.oracle;
     // The consistency checks only matter to the oracles they feed, and the (slow, external)
     // e2fsck confirmation only to the result: candidates run without it.
     let mut exec = opts.exec.clone();
@@ -83,30 +97,44 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
     }
     exec.confirm = false;
     let strict = gen::validate(s).is_ok();
-    let mut best = (s.clone(), first);
-    let mut facts = facts_of(&best.0);
-    let mut execs = 1;
-    let mut progress = true;
-    while progress && execs < opts.max_execs {
-        progress = false;
-        // One pass: try the reductions in order; after a success, go on from the same index
-        // in the new scenario's (shorter) list.
-        let mut i = 0;
-        let mut list = candidates(&best.0, &facts);
-        while i < list.len() && execs < opts.max_execs {
-            let cand = &list[i];
-            i += 1;
-            if *cand == best.0 || (strict && gen::validate(cand).is_err()) {
+    let mut run = Reduce {
+        oracle,
+        exec,
+        strict,
+        max_execs: opts.max_execs,
+        execs: 1,
+        keep_threads: false,
+    };
+    let mut best = run.reduce(s.clone(), first);
+    // Two scenarios that are bigger but may shrink further, each reduced in turn and kept if
+    // the result is smaller: a commit right after the op the finding blames, and a second
+    // thread that commits while the only thread runs.
+    let blamed = best.1.findings.iter().find(|f| f.oracle == oracle);
+    if let Some(anchored) = blamed.and_then(|f| commit_after(&best.0, f.op_index?)) {
+        if let Some(v) = run.fires(&anchored) {
+            let other = run.reduce(anchored, v);
+            if weight(&other.0) < weight(&best.0) {
+                best = other;
+            }
+        }
+    }
+    let blamed = best.1.findings.iter().find(|f| f.oracle == oracle);
+    if let Some((base, op)) = blamed.and_then(|f| one_thread(&best.0, f.op_index?)) {
+        for cand in concurrent_commits(&base, facts_of(&base).steps) {
+            // Only a commit that lands inside the blamed op can stand in for the others.
+            if !runs_inside(&cand, (1, 0), (0, op)) {
                 continue;
             }
-            execs += 1;
-            let v = execute_with(cand, &exec);
-            if v.findings.iter().any(|f| f.oracle == oracle) {
-                best = (cand.clone(), v);
-                progress = true;
-                facts = facts_of(&best.0);
-                list = candidates(&best.0, &facts);
-                i = i.saturating_sub(1);
+            if let Some(v) = run.fires(&cand) {
+                // The commit thread stays while the other ops go, then may go itself.
+                run.keep_threads = true;
+                let other = run.reduce(cand, v);
+                run.keep_threads = false;
+                let other = run.reduce(other.0, other.1);
+                if weight(&other.0) < weight(&best.0) {
+                    best = other;
+                }
+                break;
             }
         }
     }
@@ -116,8 +144,150 @@ pub fn minimize(s: &Scenario, opts: &MinimizeOpts) -> Option<Minimized> {
         scenario: best.0,
         verdict,
         oracle,
-        execs,
+        execs: run.execs,
     })
+}
+
+/// `s` with a `commit` inserted after op `at` (thread, index), unless one follows it already.
+///
+/// A crash-consistency finding often needs its transaction committed before the crash; in a
+/// generated scenario that commit is forced by the other ops (a full transaction, an fsync of
+/// another file), so no single cut can remove them. With an explicit commit after the op the
+/// finding blames, they can go.
+fn commit_after(s: &Scenario, (t, i): (usize, usize)) -> Option<Scenario> {
+    let ops = s.threads.get(t)?;
+    if i >= ops.len() || ops.get(i + 1) == Some(&Op::Commit) {
+        return None;
+    }
+    let mut c = s.clone();
+    c.threads[t].insert(i + 1, Op::Commit);
+    Some(c)
+}
+
+/// `s` as one thread (itself, or its ops in the order they ended: [`serialized`]), and the
+/// index there of op `at` (thread, index).
+fn one_thread(s: &Scenario, at: (usize, usize)) -> Option<(Scenario, usize)> {
+    if s.threads.len() == 1 {
+        return Some((s.clone(), at.1));
+    }
+    let order = facts_of(s).order?;
+    let index = order.iter().position(|&op| op == at)?;
+    Some((serialized(s, Some(&order))?, index))
+}
+
+/// Most placements of a concurrent commit tried ([`concurrent_commits`]).
+const COMMIT_PLACEMENTS: u32 = 48;
+
+/// For a one-thread scenario whose run took `steps` scheduling decisions: the scenario with a
+/// second thread that only commits, placed by the schedule after `j` decisions of the first
+/// (`[0; j]` then `1`), for up to [`COMMIT_PLACEMENTS`] values of `j` spread over the run.
+///
+/// A finding in a crash state often needs a commit in the middle of an op (a migration's walk
+/// spans transactions); in a generated scenario that commit is forced by other ops filling the
+/// transaction, so every op that adds to it must stay. A commit of its own frees them.
+fn concurrent_commits(s: &Scenario, steps: u32) -> Vec<Scenario> {
+    if s.threads.len() != 1 || steps < 2 {
+        return Vec::new();
+    }
+    let stride = steps.div_ceil(COMMIT_PLACEMENTS).max(1);
+    (1..steps)
+        .step_by(stride as usize)
+        .map(|j| {
+            let mut c = s.clone();
+            c.threads.push(vec![Op::Commit]);
+            c.schedule = vec![0; j as usize];
+            c.schedule.push(1);
+            c
+        })
+        .collect()
+}
+
+/// Whether op `inner` (thread, index) of `s` starts while op `outer` runs (one run of the
+/// workload).
+fn runs_inside(s: &Scenario, inner: (usize, usize), outer: (usize, usize)) -> bool {
+    let mut v = Verdict::default();
+    let Some(w) = super::workload::run_workload(s, &mut v) else {
+        return false;
+    };
+    let at = |op: (usize, usize)| w.records.iter().position(|r| (r.thread, r.index) == op);
+    let (Some(i), Some(o)) = (at(inner), at(outer)) else {
+        return false;
+    };
+    let (inner, outer) = (&w.records[i].origin, &w.records[o].origin);
+    // Started after it, and before it was done (`o` is its place in the completion order).
+    inner.seq > outer.seq && (inner.start_done as usize) <= o
+}
+
+/// The size a minimization compares: threads, ops, setup files and writes and fault rules
+/// first, then schedule bytes.
+fn weight(s: &Scenario) -> (usize, usize) {
+    let parts = s.threads.len()
+        + s.threads.iter().map(Vec::len).sum::<usize>()
+        + s.setup.iter().map(|f| 1 + f.writes.len()).sum::<usize>()
+        + s.faults.rules.len();
+    (parts, s.schedule.len())
+}
+
+/// One greedy reduction run: the oracle that must keep firing and the execution budget.
+struct Reduce {
+    oracle: &'static str,
+    exec: ExecOpts,
+    strict: bool,
+    max_execs: usize,
+    execs: usize,
+    /// Skip the reductions that drop a thread.
+    keep_threads: bool,
+}
+
+impl Reduce {
+    /// The verdict of `s` if the oracle fires on it (one execution of the budget).
+    fn fires(&mut self, s: &Scenario) -> Option<Verdict> {
+        if self.execs >= self.max_execs || (self.strict && gen::validate(s).is_err()) {
+            return None;
+        }
+        self.execs += 1;
+        let v = execute_with(s, &self.exec);
+        v.findings
+            .iter()
+            .any(|f| f.oracle == self.oracle)
+            .then_some(v)
+    }
+
+    /// Passes of one-step reductions from `s` (with its verdict `v`) until one makes no
+    /// progress or the budget is spent.
+    fn reduce(&mut self, s: Scenario, v: Verdict) -> (Scenario, Verdict) {
+        let mut best = (s, v);
+        let mut facts = facts_of(&best.0);
+        let mut progress = true;
+        while progress && self.execs < self.max_execs {
+            progress = false;
+            // One pass: try the reductions in order; after a success, go on from the same
+            // index in the new scenario's (shorter) list.
+            let mut i = 0;
+            let mut list = candidates(&best.0, &facts);
+            while i < list.len() && self.execs < self.max_execs {
+                let cand = &list[i];
+                i += 1;
+                let drops_thread = cand.threads.len() < best.0.threads.len();
+                if *cand == best.0
+                    || (self.keep_threads && drops_thread)
+                    || (self.strict && gen::validate(cand).is_err())
+                {
+                    continue;
+                }
+                self.execs += 1;
+                let v = execute_with(cand, &self.exec);
+                if v.findings.iter().any(|f| f.oracle == self.oracle) {
+                    best = (cand.clone(), v);
+                    progress = true;
+                    facts = facts_of(&best.0);
+                    list = candidates(&best.0, &facts);
+                    i = i.saturating_sub(1);
+                }
+            }
+        }
+        best
+    }
 }
 
 /// What a run of the workload tells the reductions.
@@ -128,14 +298,31 @@ struct Facts {
     owners: Vec<(usize, usize)>,
     /// Per fault rule: the block of the first operation it failed.
     fault_blocks: Vec<Option<crate::units::Pblk>>,
+    /// If every op ran: the (thread, op index) of each, in the order they ended.
+    order: Option<Vec<(usize, usize)>>,
+    /// Whether the ops ran one at a time (none started before the one before it had ended).
+    serial: bool,
+    /// The scheduling decisions of the run, forced ones included.
+    steps: u32,
 }
 
 /// Run the workload of `s` once for its [`Facts`].
 fn facts_of(s: &Scenario) -> Facts {
     let mut v = Verdict::default();
-    super::workload::run_workload(s, &mut v).map_or_else(Facts::default, |w| Facts {
-        fault_blocks: w.dev.fault_first_blocks().to_vec(),
-        owners: w.schedule_owners,
+    super::workload::run_workload(s, &mut v).map_or_else(Facts::default, |w| {
+        let all_ran = w.records.len() == s.threads.iter().map(Vec::len).sum::<usize>();
+        let alone = w
+            .records
+            .iter()
+            .enumerate()
+            .all(|(p, r)| r.origin.start_done as usize == p);
+        Facts {
+            fault_blocks: w.dev.fault_first_blocks().to_vec(),
+            order: all_ran.then(|| w.records.iter().map(|r| (r.thread, r.index)).collect()),
+            serial: all_ran && alone,
+            owners: w.schedule_owners,
+            steps: w.steps,
+        }
     })
 }
 
@@ -170,6 +357,9 @@ fn candidates(s: &Scenario, facts: &Facts) -> Vec<Scenario> {
     let mut out = Vec::new();
     let owners = &facts.owners[..];
     pin_faults(s, &facts.fault_blocks, &mut out);
+    if facts.serial {
+        out.extend(serialized(s, facts.order.as_deref()));
+    }
     drop_threads(s, owners, &mut out);
     drop_files(s, owners, &mut out);
     drop_ops(s, owners, &mut out);
@@ -179,6 +369,19 @@ fn candidates(s: &Scenario, facts: &Facts) -> Vec<Scenario> {
     shrink_ops(s, &mut out);
     simplify_fates(s, &mut out);
     out
+}
+
+/// The threads of `s` as one, their ops in `order` (thread, index), without a schedule. When
+/// the ops ran one at a time in that order, this is the same run.
+fn serialized(s: &Scenario, order: Option<&[(usize, usize)]>) -> Option<Scenario> {
+    let order = order.filter(|_| s.threads.len() > 1)?;
+    let mut c = s.clone();
+    c.threads = vec![order
+        .iter()
+        .map(|&(t, i)| s.threads[t][i].clone())
+        .collect()];
+    c.schedule.clear();
+    Some(c)
 }
 
 fn drop_threads(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
@@ -595,7 +798,7 @@ mod tests {
 
     /// A counted read fault (`nth:10`, sticky) behind a stale-data finding: cutting any op
     /// moves it to another read, so nothing could be cut. Pinned to the block it failed
-    /// (`block:1290`), the scenario loses two threads and four ops and keeps its oracle.
+    /// (`block:1290`), the scenario loses three threads and four ops and keeps its oracle.
     #[test]
     fn a_counted_fault_is_pinned_to_its_block_so_ops_can_go() {
         let s = Scenario::parse_repro(
@@ -633,6 +836,91 @@ fault op=read when=nth:10 zone=any sticky=1
         assert_eq!(m.oracle, "stale-data");
         assert_eq!(m.scenario.faults.rules, pinned.faults.rules);
         let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
-        assert_eq!((m.scenario.threads.len(), ops), (2, 3), "{m:?}");
+        // Its two remaining threads ran one op at a time: serialized into one.
+        assert_eq!((m.scenario.threads.len(), ops), (1, 3), "{m:?}");
+    }
+
+    /// S6 needs a commit in the middle of the migration's walk, with the crash after it. In
+    /// the campaign's repro (the corpus's before this minimization) that commit is forced by the other threads' ops filling the
+    /// transaction, so no cut could remove any of them. The minimizer serializes the run,
+    /// adds a thread that commits inside the migration, and the fillers go.
+    #[test]
+    fn a_concurrent_commit_frees_the_ops_that_forced_one() {
+        let s = Scenario::parse_repro(
+            "e4fuzz-repro v1
+profile fixed
+bugs S6
+geometry block_size=4096 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
+setup f7 indirect write=3901579264+1:14 write=1941978058752+1:247 write=1220608+1:90
+setup f0 indirect write=0+1:247 write=2715350437888+1:97
+setup f2 indirect
+thread 0
+  migrate f7 to=extents
+  write f0 off=2609682812928 len=8913 tag=16
+thread 1
+  write f0 off=3444736 len=9872 tag=14
+  write f0 off=4299215893 len=3542 tag=176
+  create f3
+  write f0 off=1950130176 len=14007 tag=227
+  unlink f3
+  write f2 off=3823514714112 len=14241 tag=248
+  create f5
+thread 2
+  write f7 off=544768 len=10388 tag=25
+  write f7 off=0 len=6778 tag=216
+  migrate f0 to=extents
+schedule 61 0 149 227 0 106 206 203 13 44 0 0 159 0 0 0 0 35 0 219 87 0
+crash at_write=none seed=0 keep=0 tear=0
+",
+        )
+        .unwrap();
+        assert_eq!(s.threads.len(), 3);
+        let m = minimize(&s, &MinimizeOpts::default()).unwrap();
+        assert_eq!(m.oracle, "fsck");
+        assert!(m.verdict.findings.iter().any(|f| f.oracle == "fsck"));
+        let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
+        assert!(ops <= 6, "{ops} ops left: {m:?}");
+        assert!(m
+            .scenario
+            .threads
+            .iter()
+            .flatten()
+            .any(|op| *op == Op::Commit));
+        assert!(weight(&m.scenario) < weight(&s));
+    }
+
+    #[test]
+    fn a_run_of_one_op_at_a_time_is_serialized_into_one_thread() {
+        let s = Scenario::parse_repro(
+            "e4fuzz-repro v1
+profile fixed
+bugs -
+geometry block_size=4096 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
+setup f0 indirect write=0+1:1
+thread 0
+  write f0 off=8192 len=1 tag=2
+thread 1
+  create f1
+  write f1 off=0 len=1 tag=3
+schedule 1
+",
+        )
+        .unwrap();
+        let facts = facts_of(&s);
+        assert!(facts.serial, "thread 1 runs to its end, then thread 0");
+        assert_eq!(facts.order.as_deref(), Some(&[(1, 0), (1, 1), (0, 0)][..]));
+        let one = serialized(&s, facts.order.as_deref()).unwrap();
+        assert!(candidates(&s, &facts).contains(&one));
+        let ops: Vec<String> = one.threads[0].iter().map(|op| format!("{op:?}")).collect();
+        assert_eq!(ops.len(), 3);
+        assert!(
+            ops[0].starts_with("Create") && ops[2].starts_with("Write"),
+            "{ops:?}"
+        );
+        assert!(one.schedule.is_empty());
+        // Interleaved ops are not serial.
+        let mut mixed = s.clone();
+        mixed.schedule = vec![1, 0, 1, 0, 1, 0];
+        assert!(!facts_of(&mixed).serial);
     }
 }

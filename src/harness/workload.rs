@@ -75,6 +75,8 @@ pub struct Workload {
     /// the index of the op that thread was running or about to start (the minimizer drops an
     /// op together with its bytes).
     pub schedule_owners: Vec<(usize, usize)>,
+    /// The scheduling decisions the run took, forced ones included.
+    pub steps: u32,
 }
 
 /// What a successful op returned.
@@ -132,6 +134,7 @@ struct Book {
     done: u32,
     /// Per schedule byte consumed: (thread, op index) of the decision.
     choice_owners: Vec<(usize, usize)>,
+    steps: u32,
 }
 
 /// Build the template, mount it, install the fault plan and run the threads. `None` if the
@@ -175,6 +178,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         running: Vec::new(),
         done: 0,
         choice_owners: Vec::new(),
+        steps: 0,
     };
     let (fs, book) = run_threads(s, fs, book, profile.eagain_retries, v)?;
     for f in book.live {
@@ -190,6 +194,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         jsb,
         crash_mode,
         schedule_owners: book.choice_owners,
+        steps: book.steps,
     })
 }
 
@@ -261,6 +266,7 @@ fn run_threads(
         .iter()
         .map(|&(t, i)| (t.0, i))
         .collect();
+    book.steps = outcome.steps;
     Some((fs, book))
 }
 

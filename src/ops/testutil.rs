@@ -67,7 +67,7 @@ pub(crate) fn engine_map(fs: &mut Fs, ino: Ino) -> BlockMap {
     let raw = fs.inode(ino).raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
     let sb = fs.sb.clone();
-    let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(|d| std::sync::Arc::from(d));
+    let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(std::sync::Arc::from);
     blockmap::walk_inode(&sb, ino, &raw, seed, &mut read).unwrap()
 }
 

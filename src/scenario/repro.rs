@@ -32,7 +32,7 @@
 //! | `geometry k=v…` | `block_size`, `size` (bytes), `extents`, `metadata_csum` (0/1), `journal_blocks` |
 //! | `setup fN indirect\|extents write=OFF+LEN:TAG…` | a file made before the workload |
 //! | `thread N` | starts thread N (0 to 3, in order); the op lines after it are its ops |
-//! | `schedule B B…` or `schedule -` | scheduling decisions, one byte each |
+//! | `schedule B B…` or `schedule -` | scheduling decisions, one byte each; `B*N` is `N` times `B` |
 //! | `crash at_write=N\|none seed=N keep=N tear=N` | the crash plan (per-mille values ≤ 1000) |
 //! | `fault op=read\|write\|flush when=nth:N\|block:N\|always zone=NAME\|any sticky=0\|1` | one fault rule |
 //! | `fault-crash at_write=N` | the fault plan's own crash point (only when set) |
@@ -155,8 +155,15 @@ fn schedule_line(schedule: &[u8]) -> String {
     if schedule.is_empty() {
         return "schedule -".into();
     }
-    let bytes: Vec<String> = schedule.iter().map(u8::to_string).collect();
-    format!("schedule {}", bytes.join(" "))
+    // Runs of four equal bytes or more are written `B*N`.
+    let mut items = Vec::new();
+    for run in schedule.chunk_by(|a, b| a == b) {
+        match run.len() {
+            n @ 4.. => items.push(format!("{}*{n}", run[0])),
+            _ => items.extend(run.iter().map(u8::to_string)),
+        }
+    }
+    format!("schedule {}", items.join(" "))
 }
 
 fn crash_line(c: &CrashPlan) -> String {
@@ -465,6 +472,17 @@ fault-crash at_write=9
     }
 
     #[test]
+    fn long_runs_of_a_schedule_byte_are_written_b_times_n() {
+        let mut s = golden();
+        s.schedule = [vec![0; 85], vec![1], vec![7; 3], vec![2; 4]].concat();
+        let text = encode(&s);
+        assert!(text.contains("\nschedule 0*85 1 7 7 7 2*4\n"), "{text}");
+        assert_eq!(decode(&text), Ok(s));
+        let line = |l: &str| decode(&GOLDEN.replace("schedule 0 1 1 0 3", l)).map(|s| s.schedule);
+        assert_eq!(line("schedule 3*1 0*2 5"), Ok(vec![3, 0, 0, 5]));
+    }
+
+    #[test]
     fn comments_order_indentation_and_defaults() {
         assert_eq!(decode("e4fuzz-repro v1"), Ok(Scenario::default()));
         assert_eq!(
@@ -596,6 +614,10 @@ crash at_write=none seed=0 keep=500 tear=100
             (format!("{H}\n# c\nprofile fixed\nprofile fixed\n"), "line 5: `profile` given twice"),
             (format!("{H}schedule 1 256\n"), "line 2: number 256 out of range for schedule"),
             (format!("{H}schedule\n"), "line 2: `schedule` needs bytes or `-`"),
+            (format!("{H}schedule 0*0\n"), "line 2: repeat count 0 in `0*0` not in 1..=1048576"),
+            (format!("{H}schedule 0*9999999\n"), "line 2: repeat count 9999999 in `0*9999999` not in 1..=1048576"),
+            (format!("{H}schedule 256*2\n"), "line 2: number 256 out of range for schedule"),
+            (format!("{H}schedule 1*x\n"), "line 2: bad number `x` for schedule repeat"),
             (format!("{H}crash keep=1001\n"), "line 2: keep=1001 above 1000 per mille"),
             (format!("{H}crash at_write=soon\n"), "line 2: bad number `soon` for at_write"),
             (format!("{H}fault op=write when=nth:1 zone=swap\n"), "line 2: unknown zone `swap` (known: any, superblock, group-desc, bitmap, inode-table, journal, tree-meta, dir-data, data, unknown)"),

@@ -178,7 +178,7 @@ fn walk(fs: &mut Fs, ino: Ino) -> BlockMap {
         fs.sb.s_first_data_block,
         fs.sb.s_blocks_count,
     );
-    let mut read = |p: Pblk| fs.bread(p, Zone::TreeMeta).map(<[u8]>::to_vec);
+    let mut read = |p: Pblk| fs.bread(p, Zone::TreeMeta).map(std::sync::Arc::from);
     let mut ctx = WalkCtx {
         ino,
         block_size: bs,

@@ -305,7 +305,10 @@ impl Run {
             fs.sb.s_blocks_count,
         );
         // Through the buffer cache: with the journal, the newest metadata is not home yet.
-        let mut read = |b: Pblk| fs.bread(b, e4fuzz::dev::Zone::Unknown).map(<[u8]>::to_vec);
+        let mut read = |b: Pblk| {
+            fs.bread(b, e4fuzz::dev::Zone::Unknown)
+                .map(std::sync::Arc::from)
+        };
         let mut ctx = WalkCtx {
             ino,
             block_size: bs,

@@ -129,7 +129,7 @@ pub(crate) fn walk(fs: &mut Fs, ino: Ino) -> BlockMap {
     let raw = fs.iget(ino).unwrap().raw.clone();
     let seed = fs.sb.metadata_csum().then(|| fs.inode(ino).csum_seed);
     let sb = fs.sb.clone();
-    let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(|d| d.to_vec());
+    let mut read = |b: Pblk| fs.bread(b, Zone::TreeMeta).map(std::sync::Arc::from);
     blockmap::walk_inode(&sb, ino, &raw, seed, &mut read).unwrap()
 }
 

@@ -168,9 +168,28 @@ pub(super) fn parse_schedule(args: &[&str]) -> Result<Vec<u8>, String> {
     match args {
         ["-"] => Ok(Vec::new()),
         [] => Err("`schedule` needs bytes or `-`".into()),
-        _ => args.iter().map(|b| num("schedule", b)).collect(),
+        _ => {
+            let mut out = Vec::new();
+            for arg in args {
+                let (byte, times) = match arg.split_once('*') {
+                    Some((b, n)) => (b, num::<usize>("schedule repeat", n)?),
+                    None => (*arg, 1),
+                };
+                if !(1..=MAX_SCHEDULE_REPEAT).contains(&times) {
+                    return Err(format!(
+                        "repeat count {times} in `{arg}` not in 1..={MAX_SCHEDULE_REPEAT}"
+                    ));
+                }
+                let byte: u8 = num("schedule", byte)?;
+                out.resize(out.len() + times, byte);
+            }
+            Ok(out)
+        }
     }
 }
+
+/// Most repeats of one `B*N` schedule item (a bound against absurd allocations).
+const MAX_SCHEDULE_REPEAT: usize = 1 << 20;
 
 fn per_mille(key: &str, s: &str) -> Result<u16, String> {
     let v: u16 = num(key, s)?;
