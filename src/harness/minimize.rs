@@ -6,13 +6,15 @@
 //! until one makes no progress (or [`MinimizeOpts::max_execs`] executions were spent):
 //!
 //! 1. serialize: when the ops ran one at a time, all of them in one thread, in the order they
-//!    ran, without a schedule (the same run); drop a thread; drop a file (every op on it, in every thread, and its setup: a create and
-//!    its unlink go together, which single-op drops cannot do while keeping the scenario
-//!    valid); drop a chunk of a thread's ops (halves, quarters, … single ops). Each of these
-//!    is tried twice: first together with the schedule bytes the dropped ops' decisions
-//!    consumed ([`Workload::schedule_owners`](super::workload::Workload)), so that the other
-//!    threads' decisions keep their bytes and the interleaving survives the cut; then with the
-//!    schedule as it is;
+//!    ran, without a schedule (the same run); drop a thread; drop a file (every op on it, in
+//!    every thread, and its setup: a create and its unlink go together, which single-op drops
+//!    cannot do while keeping the scenario valid); drop a chunk of a thread's ops (halves,
+//!    quarters, … single ops). Each cut is tried twice: first with the schedule re-encoded
+//!    (`reencode`: the bytes the dropped ops' and threads' decisions consumed go, and a
+//!    decision that had a dropped thread among its candidates is re-ranked, from
+//!    [`Workload::schedule_owners`](super::workload::Workload) and `schedule_runnable`), so
+//!    that every other decision picks the same thread and the interleaving survives the cut;
+//!    then with the schedule as it is;
 //! 2. drop a setup file; drop a setup write;
 //! 3. pin a fault rule that fails the n-th matching operation to the block that operation
 //!    touched (`nth:N` → `block:B`, from
@@ -296,6 +298,8 @@ struct Facts {
     /// Per schedule byte `s` consumes: the (thread, op index) whose decision used it (empty if
     /// the workload does not run to its end).
     owners: Vec<(usize, usize)>,
+    /// Per schedule byte consumed: the threads the decision chose among (bit `i`: thread `i`).
+    runnable: Vec<u64>,
     /// Per fault rule: the block of the first operation it failed.
     fault_blocks: Vec<Option<crate::units::Pblk>>,
     /// If every op ran: the (thread, op index) of each, in the order they ended.
@@ -321,29 +325,25 @@ fn facts_of(s: &Scenario) -> Facts {
             order: all_ran.then(|| w.records.iter().map(|r| (r.thread, r.index)).collect()),
             serial: all_ran && alone,
             owners: w.schedule_owners,
+            runnable: w.schedule_runnable,
             steps: w.steps,
         }
     })
 }
 
-/// Push `c`, which drops the ops of `s` for which `dropped(thread, index)` holds: first with
-/// the schedule bytes of those ops' decisions cut out (if `owners` names any), then as is.
+/// Push `c`, which drops the threads `removed` of `s` and the ops for which
+/// `dropped(thread, index)` holds: first with the schedule re-encoded ([`reencode`]), then as
+/// is.
 fn push_cut(
     s: &Scenario,
-    owners: &[(usize, usize)],
+    facts: &Facts,
     c: Scenario,
+    removed: &[usize],
     dropped: impl Fn(usize, usize) -> bool,
     out: &mut Vec<Scenario>,
 ) {
-    let keep = |b: usize| !owners.get(b).is_some_and(|&(t, i)| dropped(t, i));
-    let schedule: Vec<u8> = s
-        .schedule
-        .iter()
-        .enumerate()
-        .filter(|&(b, _)| keep(b))
-        .map(|(_, &v)| v)
-        .collect();
-    if schedule.len() < s.schedule.len() {
+    let schedule = reencode(s, facts, removed, dropped);
+    if schedule != s.schedule {
         out.push(Scenario {
             schedule,
             ..c.clone()
@@ -352,17 +352,51 @@ fn push_cut(
     out.push(c);
 }
 
+/// The schedule of `s` for the same interleaving of what is left once the threads `removed`
+/// and the ops `dropped(thread, index)` go: each byte the run consumed (`facts`) is dropped if
+/// its decision picked a removed thread or started a dropped op, or if the decision has one
+/// candidate left (a forced one); else, if a removed thread was among its candidates, it
+/// becomes the picked thread's rank among those that remain, so that every decision left
+/// picks the same thread as before. Other bytes, and those the run did not consume, stay.
+fn reencode(
+    s: &Scenario,
+    facts: &Facts,
+    removed: &[usize],
+    dropped: impl Fn(usize, usize) -> bool,
+) -> Vec<u8> {
+    let gone = removed.iter().fold(0u64, |m, &t| m | 1 << t);
+    let consumed = facts
+        .owners
+        .len()
+        .min(facts.runnable.len())
+        .min(s.schedule.len());
+    let mut out = Vec::with_capacity(s.schedule.len());
+    for (b, (&(t, i), &mask)) in facts.owners.iter().zip(&facts.runnable).enumerate() {
+        let left = mask & !gone;
+        if b >= consumed || gone & 1 << t != 0 || dropped(t, i) || left.count_ones() < 2 {
+            continue;
+        }
+        out.push(match left == mask {
+            // The same candidates: the same byte picks the same thread.
+            true => s.schedule[b],
+            // OK to truncate: a rank among at most 64 threads.
+            false => (left & ((1 << t) - 1)).count_ones() as u8,
+        });
+    }
+    out.extend_from_slice(&s.schedule[consumed..]);
+    out
+}
+
 /// Every one-step reduction of `s`, biggest first (`facts`: see [`Facts`]).
 fn candidates(s: &Scenario, facts: &Facts) -> Vec<Scenario> {
     let mut out = Vec::new();
-    let owners = &facts.owners[..];
     pin_faults(s, &facts.fault_blocks, &mut out);
     if facts.serial {
         out.extend(serialized(s, facts.order.as_deref()));
     }
-    drop_threads(s, owners, &mut out);
-    drop_files(s, owners, &mut out);
-    drop_ops(s, owners, &mut out);
+    drop_threads(s, facts, &mut out);
+    drop_files(s, facts, &mut out);
+    drop_ops(s, facts, &mut out);
     drop_setup(s, &mut out);
     drop_faults(s, &mut out);
     shrink_schedule(s, &mut out);
@@ -384,18 +418,18 @@ fn serialized(s: &Scenario, order: Option<&[(usize, usize)]>) -> Option<Scenario
     Some(c)
 }
 
-fn drop_threads(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
+fn drop_threads(s: &Scenario, facts: &Facts, out: &mut Vec<Scenario>) {
     if s.threads.len() < 2 {
         return;
     }
     for t in 0..s.threads.len() {
         let mut c = s.clone();
         c.threads.remove(t);
-        push_cut(s, owners, c, |u, _| u == t, out);
+        push_cut(s, facts, c, &[t], |_, _| false, out);
     }
 }
 
-fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
+fn drop_files(s: &Scenario, facts: &Facts, out: &mut Vec<Scenario>) {
     let mut files: Vec<u8> = s.threads.iter().flatten().filter_map(Op::file).collect();
     files.extend(s.setup.iter().map(|f| f.file));
     files.sort_unstable();
@@ -406,6 +440,9 @@ fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) 
         for ops in &mut c.threads {
             ops.retain(|op| op.file() != Some(file));
         }
+        let removed: Vec<usize> = (0..c.threads.len())
+            .filter(|&t| c.threads[t].is_empty())
+            .collect();
         c.threads.retain(|ops| !ops.is_empty());
         if c.threads.is_empty() {
             continue; // a scenario has at least one thread
@@ -414,11 +451,11 @@ fn drop_files(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) 
             let op = s.threads.get(t).and_then(|ops| ops.get(i));
             op.and_then(Op::file) == Some(file)
         };
-        push_cut(s, owners, c, on_file, out);
+        push_cut(s, facts, c, &removed, on_file, out);
     }
 }
 
-fn drop_ops(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
+fn drop_ops(s: &Scenario, facts: &Facts, out: &mut Vec<Scenario>) {
     for (t, ops) in s.threads.iter().enumerate() {
         let mut chunk = ops.len().div_ceil(2).max(1);
         loop {
@@ -428,8 +465,9 @@ fn drop_ops(s: &Scenario, owners: &[(usize, usize)], out: &mut Vec<Scenario>) {
                 c.threads[t].drain(start..end);
                 push_cut(
                     s,
-                    owners,
+                    facts,
                     c,
+                    &[],
                     |u, i| u == t && (start..end).contains(&i),
                     out,
                 );
@@ -741,6 +779,32 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
     }
 
+    /// Thread 1 has no ops left: it only ever took the first decision. Without it, the
+    /// decisions that had it among their candidates are re-ranked, so every other decision
+    /// picks the same thread as before.
+    #[test]
+    fn dropping_a_thread_keeps_the_picks_of_the_others() {
+        let s = Scenario {
+            threads: vec![vec![Op::Sync], vec![], vec![Op::Commit, Op::Sync]],
+            schedule: vec![7, 9, 4, 5, 33, 2],
+            ..Scenario::default()
+        };
+        let facts = Facts {
+            owners: vec![(1, 0), (2, 0), (0, 0), (2, 1), (0, 0)],
+            runnable: vec![0b111, 0b101, 0b111, 0b110, 0b101],
+            ..Facts::default()
+        };
+        let mut out = Vec::new();
+        let mut c = s.clone();
+        c.threads.remove(1);
+        push_cut(&s, &facts, c.clone(), &[1], |_, _| false, &mut out);
+        // Byte 0 picked thread 1: gone. Byte 1 chose among 0 and 2 already: kept. Byte 2
+        // picked thread 0 among three: rank 0 of the two left. Byte 3 has one candidate left:
+        // forced. Byte 4 kept; byte 5 was never consumed.
+        assert_eq!(out[0].schedule, [9, 0, 33, 2]);
+        assert_eq!(out[1], c);
+    }
+
     #[test]
     fn a_file_is_dropped_from_every_thread_at_once() {
         let s = Scenario {
@@ -751,7 +815,7 @@ mod tests {
             ..Scenario::default()
         };
         let mut out = Vec::new();
-        drop_files(&s, &[], &mut out);
+        drop_files(&s, &Facts::default(), &mut out);
         let want = vec![vec![Op::Fsync { file: 0 }], vec![Op::Sync]];
         assert!(out.iter().any(|c| c.threads == want), "{out:?}");
     }
@@ -764,18 +828,29 @@ mod tests {
             ..Scenario::default()
         };
         // Bytes 0..5 were consumed by T0.0, T1.0, T0.1, T0.1, T1.0; byte 5 was left over.
-        let owners = [(0, 0), (1, 0), (0, 1), (0, 1), (1, 0)];
+        let facts = Facts {
+            owners: vec![(0, 0), (1, 0), (0, 1), (0, 1), (1, 0)],
+            runnable: vec![0b11; 5],
+            ..Facts::default()
+        };
         let mut out = Vec::new();
         let mut c = s.clone();
         c.threads[0].remove(1);
-        push_cut(&s, &owners, c.clone(), |t, i| (t, i) == (0, 1), &mut out);
+        push_cut(
+            &s,
+            &facts,
+            c.clone(),
+            &[],
+            |t, i| (t, i) == (0, 1),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].schedule, [10, 11, 14, 15]);
         assert_eq!(out[0].threads, c.threads);
         assert_eq!(out[1], c);
         // Nothing owned: only the plain candidate.
         out.clear();
-        push_cut(&s, &owners, c.clone(), |t, _| t == 7, &mut out);
+        push_cut(&s, &facts, c.clone(), &[], |t, _| t == 7, &mut out);
         assert_eq!(out, [c]);
         // With the owners of a real run, dropping a thread drops the bytes it used.
         let owners = facts_of(&Scenario {

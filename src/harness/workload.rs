@@ -75,6 +75,9 @@ pub struct Workload {
     /// the index of the op that thread was running or about to start (the minimizer drops an
     /// op together with its bytes).
     pub schedule_owners: Vec<(usize, usize)>,
+    /// For each schedule byte the run consumed: the threads its decision chose among (bit
+    /// `i`: thread `i`).
+    pub schedule_runnable: Vec<u64>,
     /// The scheduling decisions the run took, forced ones included.
     pub steps: u32,
 }
@@ -134,6 +137,7 @@ struct Book {
     done: u32,
     /// Per schedule byte consumed: (thread, op index) of the decision.
     choice_owners: Vec<(usize, usize)>,
+    choice_runnable: Vec<u64>,
     steps: u32,
 }
 
@@ -178,6 +182,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         running: Vec::new(),
         done: 0,
         choice_owners: Vec::new(),
+        choice_runnable: Vec::new(),
         steps: 0,
     };
     let (fs, book) = run_threads(s, fs, book, profile.eagain_retries, v)?;
@@ -194,6 +199,7 @@ pub fn run_workload(s: &Scenario, v: &mut Verdict) -> Option<Workload> {
         jsb,
         crash_mode,
         schedule_owners: book.choice_owners,
+        schedule_runnable: book.choice_runnable,
         steps: book.steps,
     })
 }
@@ -267,6 +273,7 @@ fn run_threads(
         .map(|&(t, i)| (t.0, i))
         .collect();
     book.steps = outcome.steps;
+    book.choice_runnable = outcome.choice_runnable;
     Some((fs, book))
 }
 

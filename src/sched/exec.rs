@@ -71,6 +71,8 @@ pub struct RunOutcome<R> {
     /// For each schedule byte consumed (`0..decisions_used`): the thread it picked and that
     /// thread's tag ([`Cx::set_tag`]) at the time. Recorded with tracing on or off.
     pub choice_owners: Vec<(ThreadId, usize)>,
+    /// For each schedule byte consumed: the threads it chose among (bit `i`: thread `i`).
+    pub choice_runnable: Vec<u64>,
 }
 
 /// One spawned thread: its future until it completes, then its result.
@@ -88,6 +90,14 @@ pub struct Sched<'a, S, R> {
     threads: Vec<Thread<'a, R>>,
     names: Vec<String>,
     ran: bool,
+}
+
+/// `runnable` as a bit set (bit `i`: thread `i`; a scenario has at most a few threads).
+fn runnable_mask(runnable: &[ThreadId]) -> u64 {
+    runnable.iter().fold(0, |m, t| {
+        assert!(t.0 < 64, "more than 64 threads");
+        m | 1 << t.0
+    })
 }
 
 /// Takes decisions from the schedule bytes (rule in the parent module doc).
@@ -186,6 +196,7 @@ impl<'a, S, R> Sched<'a, S, R> {
             used: 0,
             last: None,
         };
+        let mut choice_runnable = Vec::new();
         let end = loop {
             let runnable = self.cx.ctl.borrow().runnable();
             if runnable.is_empty() {
@@ -195,6 +206,9 @@ impl<'a, S, R> Sched<'a, S, R> {
                 break RunEnd::StepLimit;
             }
             let (t, choice) = picker.pick(&runnable);
+            if choice.is_some() {
+                choice_runnable.push(runnable_mask(&runnable));
+            }
             let running = self.cx.ctl.borrow_mut().resume(t, runnable.len(), choice);
             if running {
                 self.poll(t);
@@ -203,7 +217,9 @@ impl<'a, S, R> Sched<'a, S, R> {
         };
         let decisions_used = picker.used;
         self.schedule.choices = choices;
-        self.outcome(end, decisions_used)
+        let mut out = self.outcome(end, decisions_used);
+        out.choice_runnable = choice_runnable;
+        out
     }
 
     /// Poll running thread `t` up to its next yield point or its end.
@@ -245,6 +261,7 @@ impl<'a, S, R> Sched<'a, S, R> {
             lock_order: ctl.order.clone(),
             trace: std::mem::take(&mut ctl.trace),
             choice_owners: std::mem::take(&mut ctl.choice_owners),
+            choice_runnable: Vec::new(),
         }
     }
 
