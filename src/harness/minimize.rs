@@ -871,48 +871,47 @@ mod tests {
         assert!(owners.iter().all(|&(t, i)| i < [1, 2][t]), "{owners:?}");
     }
 
-    /// A counted read fault (`nth:10`, sticky) behind a stale-data finding: cutting any op
-    /// moves it to another read, so nothing could be cut. Pinned to the block it failed
-    /// (`block:1290`), the scenario loses three threads and four ops and keeps its oracle.
+    /// S17 reports a migration that failed (an injected read error) as a success. The fault
+    /// fails the 15th read, which falls inside the migration only because of the reads of the
+    /// ops before it: cutting any of them moves the fault. Pinned to the block it failed
+    /// (`block:1560`), the scenario loses a thread, three ops and a setup file.
     #[test]
     fn a_counted_fault_is_pinned_to_its_block_so_ops_can_go() {
         let s = Scenario::parse_repro(
             "e4fuzz-repro v1
 profile fixed
-bugs -
-geometry block_size=4096 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
-setup f2 indirect write=4034560+1:74 write=4299202560+1:193 write=0+13443:92
-setup f6 indirect write=3907584+1:254
+bugs S17
+geometry block_size=1024 size=16777216 extents=1 metadata_csum=1 journal_blocks=1024
+setup f0 indirect write=66580480+1:12 write=129024+1:234 write=17247250432+1:169
+setup f3 indirect write=0+5000:7 write=300000+1:9
 thread 0
-  read f2 off=4096 len=11246
-  mmap-write f2 off=2066005892 len=1 tag=127
-  punch f6 off=1335296 len=3848220
-  punch f2 off=1335296 len=3767906093
+  read f3 off=0 len=5000
+  write f3 off=400000 len=3000 tag=5
+  migrate f0 to=extents
 thread 1
-  write f2 off=0 len=1 tag=110
-thread 2
-  commit
-thread 3
-  create f1
-schedule 155 223 139 159 115 129
+  fiemap f3
+schedule 1 0 1 1 0
 crash at_write=none seed=0 keep=0 tear=0
-fault op=read when=nth:10 zone=any sticky=1
+fault op=read when=nth:15 zone=any sticky=1
 ",
         )
         .unwrap();
         let facts = facts_of(&s);
-        assert_eq!(facts.fault_blocks, [Some(crate::units::Pblk(1290))]);
+        assert_eq!(facts.fault_blocks, [Some(crate::units::Pblk(1560))]);
         let pinned = candidates(&s, &facts).remove(0);
         assert_eq!(
             pinned.faults.rules[0].when,
-            crate::dev::FaultWhen::Block(crate::units::Pblk(1290))
+            crate::dev::FaultWhen::Block(crate::units::Pblk(1560))
         );
         let m = minimize(&s, &MinimizeOpts::default()).unwrap();
-        assert_eq!(m.oracle, "stale-data");
+        assert_eq!(m.oracle, "migrate-result");
         assert_eq!(m.scenario.faults.rules, pinned.faults.rules);
         let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
-        // Its two remaining threads ran one op at a time: serialized into one.
-        assert_eq!((m.scenario.threads.len(), ops), (1, 3), "{m:?}");
+        assert_eq!(
+            (m.scenario.threads.len(), ops, m.scenario.setup.len()),
+            (1, 1, 1),
+            "{m:?}"
+        );
     }
 
     /// S6 needs a commit in the middle of the migration's walk, with the crash after it. In

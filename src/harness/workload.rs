@@ -225,11 +225,14 @@ fn run_threads(
                 let Some(origin) = cx.with(|fs| book.borrow_mut().begin(fs, t, i, op)) else {
                     break;
                 };
-                let aborted = cx.with(|fs| fs.aborted);
+                let before = cx.with(|fs| Before {
+                    aborted: fs.aborted,
+                    errors: errors_recorded(fs),
+                });
                 let ran = run_op(&cx, op, retries).await;
                 let go_on = cx.with(|fs| {
                     book.borrow_mut()
-                        .finish(fs, (t, i), op, origin, ran, aborted)
+                        .finish(fs, (t, i), op, origin, ran, before)
                 });
                 if !go_on {
                     break;
@@ -307,7 +310,7 @@ impl Book {
         op: &Op,
         origin: Origin,
         ran: Ran,
-        aborted: bool,
+        before: Before,
     ) -> bool {
         let res = ran.res;
         if let (Op::Migrate { file, to }, Some(r), Some(f)) = (op, &res, ran.migrate) {
@@ -328,8 +331,12 @@ impl Book {
             }
         }
         let outcome = match &res {
+            // The kernel's truncate helpers report a failed read or a bad pointer with
+            // ext4_error() and carry on, so an op can succeed having done part of its work, or
+            // more (a subtree it could not read is cut off whole): like a failed op.
+            Some(Ok(_)) if !before.errors && errors_recorded(fs) => Outcome::Failed,
             Some(Ok(_)) => Outcome::Ok,
-            Some(Err(e)) => classify(e, aborted),
+            Some(Err(e)) => classify(e, before.aborted),
             None => Outcome::Rejected,
         };
         self.done += 1;
@@ -528,6 +535,20 @@ fn check_read(
         }
     };
     Some(finding("data-loss", Some(at), None, cause))
+}
+
+/// The state an op started in, for judging how it ended.
+#[derive(Clone, Copy)]
+struct Before {
+    /// The journal had aborted.
+    aborted: bool,
+    /// The superblock recorded errors (`EXT4_ERROR_FS`).
+    errors: bool,
+}
+
+/// Whether `fs` has recorded an error (`EXT4_ERROR_FS`, by ext4_error()).
+fn errors_recorded(fs: &Fs) -> bool {
+    fs.sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0
 }
 
 /// Whether a failed op may have changed anything (see `oracle::model`).

@@ -9,6 +9,7 @@ mod fsck;
 mod harness;
 mod indirect;
 mod journal;
+mod kernel_eio;
 mod kernel_oracle;
 mod kernel_reads;
 pub(crate) mod migrate;

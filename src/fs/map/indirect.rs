@@ -36,10 +36,12 @@
 //!
 //! # Deviations
 //!
-//! * Errors propagate. The kernel's truncate helpers return `void` and report a bad pointer or
-//!   a failed read with `ext4_error()` before carrying on; here the operation stops with the
-//!   error (`CorruptKind::IndirectBlockOutOfRange`, `CorruptKind::IndirectBlockCircular`, or
-//!   the I/O error).
+//! * Errors of the freeing helpers are the kernel's: ext4_find_shared() ignores a chain cut
+//!   short by a block it cannot read, and ext4_free_branches(), ext4_free_data() and
+//!   ext4_clear_blocks() report a bad pointer, a failed read or a failed ext4_free_blocks()
+//!   with `ext4_error()` and carry on, as the kernel does (checked against the real kernel
+//!   with a one-block read fault: `tests/integration/kernel_eio.rs`). Only journal errors
+//!   (credits, write access) stop them.
 //! * `ext4_block_to_path()` returns depth 0 for a block past the triple-indirect range; here it
 //!   is `Error::TooBig` (`ext4_ind_map_blocks()` turns depth 0 into `-EIO`).
 //! * The system-zone part of `ext4_inode_block_valid()` (pointers into the group metadata) is

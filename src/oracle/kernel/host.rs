@@ -99,6 +99,12 @@ impl Vetted {
         &self.0
     }
 
+    /// The same bytes served at another path: a file that a userspace filesystem serves from
+    /// this image (the fault-injecting FUSE server of the tests loads it when it starts).
+    pub fn served_at(&self, path: &Path) -> Vetted {
+        Vetted(path.to_path_buf())
+    }
+
     /// Copy the vetted image byte for byte to `dest`: the copy is vetted too (no second e2fsck,
     /// for loops that mount fresh copies of one image).
     pub fn copy_to(&self, dest: &Path) -> Result<Vetted, String> {
@@ -174,6 +180,11 @@ pub struct Mounted {
 impl Mounted {
     /// `losetup --find --show IMG`, then `mount -t ext4 [-o ro] LOOP DIR` (DIR is created).
     pub fn new(img: &Vetted, dir: &Path, read_only: bool) -> Result<Mounted, String> {
+        Mounted::with_options(img, dir, if read_only { "ro" } else { "rw" })
+    }
+
+    /// [`Mounted::new`] with the mount options `opts` (`-o opts`).
+    pub fn with_options(img: &Vetted, dir: &Path, opts: &str) -> Result<Mounted, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let out = run("losetup", &["--find", "--show", &img.0.to_string_lossy()])?;
         if !out.status.success() {
@@ -184,7 +195,6 @@ impl Mounted {
             loopdev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
             mounted: false,
         };
-        let opts = if read_only { "ro" } else { "rw" };
         let d = dir.to_string_lossy();
         let out = run("mount", &["-t", "ext4", "-o", opts, &m.loopdev, &d])?;
         if !out.status.success() {

@@ -18,7 +18,7 @@ use crate::error::{CorruptKind, Result};
 use crate::format::indirect::{EXT4_DIND_BLOCK, EXT4_IND_BLOCK, EXT4_NDIR_BLOCKS, EXT4_TIND_BLOCK};
 use crate::format::inode as fino;
 use crate::format::superblock as sbf;
-use crate::fs::map::indirect::{block_to_path, max_bitmap_blocks, Chain};
+use crate::fs::map::indirect::{block_to_path, max_bitmap_blocks, Chain, Indirect};
 use crate::fs::{Fs, Handle};
 use crate::units::{Ino, Lblk, Pblk};
 
@@ -37,6 +37,17 @@ pub struct Shared {
     pub partial: usize,
     /// `*top`: block number of the root of the branch to free whole, or 0.
     pub top: u32,
+}
+
+/// What became of one branch in ext4_free_branches().
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Branch {
+    /// Freed, bottom-up: the pointer to it is cleared next.
+    Freed,
+    /// Its block could not be read: skipped, the pointer stays.
+    Unread,
+    /// The pointer is outside the filesystem: the rest of the array is left alone.
+    Invalid,
 }
 
 impl Fs {
@@ -119,12 +130,16 @@ impl Fs {
     /// the subtree at the cut.
     ///
     /// The top is not detached here (the kernel's `#if 0`): the caller clears its pointer.
+    ///
+    /// The kernel ignores ext4_get_branch()'s error here: a chain cut short by a block that
+    /// cannot be read (or fails its check) ends at the link pointing to that block, which is
+    /// then treated as the top of a branch to free whole ([`Fs::shared_branch`]).
     pub fn find_shared(&mut self, ino: Ino, depth: usize, offsets: &[usize; 4]) -> Result<Shared> {
         let mut k = depth;
         while k > 1 && offsets[k - 1] == 0 {
             k -= 1;
         }
-        let (mut chain, partial) = self.get_branch(ino, k, offsets)?;
+        let (mut chain, partial) = self.shared_branch(ino, k, offsets);
         let partial = partial.unwrap_or(k - 1);
         let at = chain[partial];
         if at.key == 0 && self.ind_ptr(ino, at.bh, at.p)? != 0 {
@@ -153,13 +168,53 @@ impl Fs {
         })
     }
 
+    /// ext4_get_branch() as ext4_find_shared() uses it, ignoring its error: the chain down
+    /// `depth` links, `partial` as in [`Fs::get_branch`], except that a link whose block cannot
+    /// be read, or fails its check, ends the chain (`partial` is that link, its key non-zero).
+    fn shared_branch(
+        &mut self,
+        ino: Ino,
+        depth: usize,
+        offsets: &[usize; 4],
+    ) -> (Chain, Option<usize>) {
+        let mut chain = Chain::default();
+        chain[0] = Indirect {
+            bh: None,
+            p: offsets[0],
+            key: self.inode(ino).raw.i_block[offsets[0]],
+        };
+        for i in 1..depth {
+            if chain[i - 1].key == 0 {
+                return (chain, Some(i - 1));
+            }
+            let read = self
+                .ind_check_ptr(ino, chain[i - 1].key)
+                .and_then(|blk| self.ind_read(ino, blk).map(|()| blk))
+                .and_then(|blk| Ok((blk, self.ind_ptr(ino, Some(blk), offsets[i])?)));
+            let Ok((blk, key)) = read else {
+                return (chain, Some(i - 1));
+            };
+            chain[i] = Indirect {
+                bh: Some(blk),
+                p: offsets[i],
+                key,
+            };
+        }
+        let partial = (chain[depth - 1].key == 0).then_some(depth - 1);
+        (chain, partial)
+    }
+
     /// Model of ext4_clear_blocks(): zero pointers `first..last` of `bh` (or of `i_data`) and
     /// free the run of `count` blocks from `block_to_free` they held. Directory and symlink
     /// blocks are metadata (forgotten and revoked).
     ///
+    /// Returns true if the run is not inside the filesystem: the kernel reports it with
+    /// EXT4_ERROR_INODE() and its caller stops freeing this array (ext4_clear_blocks()'s 1).
+    /// ext4_free_blocks() returns nothing: its errors are recorded ([`Fs::ext4_error`]) and
+    /// the pointers stay cleared.
+    ///
     /// # Errors
-    /// `IndirectBlockOutOfRange` if the run is not inside the filesystem (the kernel logs and
-    /// stops freeing this array).
+    /// Those of [`Fs::ind_truncate_ensure_credits`] (the kernel's negative return).
     #[allow(clippy::too_many_arguments)]
     fn clear_blocks(
         &mut self,
@@ -170,7 +225,7 @@ impl Fs {
         count: u32,
         first: usize,
         last: usize,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let raw = &self.inode(ino).raw;
         let kind = raw.i_mode & fino::S_IFMT;
         let metadata = kind == fino::S_IFDIR
@@ -178,13 +233,32 @@ impl Fs {
             || raw.i_flags & (fino::EXT4_EA_INODE_FL | fino::EXT4_JOURNAL_DATA_FL) != 0;
         let start = Pblk(u64::from(block_to_free));
         if !self.ind_block_valid(start.0, u64::from(count)) {
-            return Err(CorruptKind::IndirectBlockOutOfRange { ino, pblk: start }.into());
+            let _ =
+                self.ext4_error(CorruptKind::IndirectBlockOutOfRange { ino, pblk: start }.into());
+            return Ok(true);
         }
         self.ind_truncate_ensure_credits(h, ino, bh, count)?;
         for p in first..last {
             self.ind_set(ino, bh, p, 0)?;
         }
-        self.ind_free_blocks(h, ino, start, count, metadata)
+        self.ind_free_blocks_void(h, ino, start, count, metadata);
+        Ok(false)
+    }
+
+    /// ext4_free_blocks() as the truncate helpers call it: it returns nothing, so an error
+    /// (a bitmap that cannot be read, a bit already clear) is recorded with
+    /// [`Fs::ext4_error`] and the caller goes on; `i_blocks` is only charged on success.
+    fn ind_free_blocks_void(
+        &mut self,
+        h: &mut Handle,
+        ino: Ino,
+        start: Pblk,
+        count: u32,
+        metadata: bool,
+    ) {
+        if let Err(e) = self.ind_free_blocks(h, ino, start, count, metadata) {
+            let _ = self.ext4_error(e);
+        }
     }
 
     /// Model of ext4_free_data(): free the data blocks referenced by pointers `first..last` of
@@ -214,7 +288,10 @@ impl Fs {
                     Some((b, c + 1, bp))
                 }
                 Some((b, c, bp)) => {
-                    self.clear_blocks(h, ino, this_bh, b, c, bp, p)?;
+                    if self.clear_blocks(h, ino, this_bh, b, c, bp, p)? {
+                        run = None; // an invalid run: stop freeing this array
+                        break;
+                    }
                     Some((nr, 1, p))
                 }
             };
@@ -224,7 +301,10 @@ impl Fs {
         }
         if let Some(bh) = this_bh {
             if !self.bufs.map.contains_key(&bh.0) {
-                return Err(CorruptKind::IndirectBlockCircular { ino, pblk: bh }.into());
+                // "circular indirect block detected": reported, not returned.
+                let _ =
+                    self.ext4_error(CorruptKind::IndirectBlockCircular { ino, pblk: bh }.into());
+                return Ok(());
             }
             self.dirty_metadata(h, bh)?;
         }
@@ -252,7 +332,11 @@ impl Fs {
             if nr == 0 {
                 continue;
             }
-            self.free_branch(h, ino, nr, depth)?;
+            match self.free_branch(h, ino, nr, depth)? {
+                Branch::Invalid => break,
+                Branch::Unread => continue,
+                Branch::Freed => {}
+            }
             self.get_write_access(h, parent_bh, Zone::TreeMeta)?;
             self.ind_set(ino, Some(parent_bh), p, 0)?;
             self.dirty_metadata(h, parent_bh)?;
@@ -275,6 +359,7 @@ impl Fs {
             "a top pointer always leads to an indirect block"
         );
         if nr != 0 {
+            // Whatever became of the branch, the caller clears the pointer to it.
             self.free_branch(h, ino, nr, depth)?;
         }
         Ok(())
@@ -283,16 +368,25 @@ impl Fs {
     /// The loop body of ext4_free_branches() for one non-zero pointer `nr` to an indirect
     /// block with `depth` levels below it (counting the data level): free the block's
     /// branches bottom-up, ensure credits, then free the block itself as metadata.
-    fn free_branch(&mut self, h: &mut Handle, ino: Ino, nr: u32, depth: usize) -> Result<()> {
+    ///
+    /// As in the kernel, a pointer outside the filesystem is reported (EXT4_ERROR_INODE())
+    /// and ends the loop ([`Branch::Invalid`]); a block that cannot be read is reported
+    /// ("Read failure": the failed read recorded it) and skipped, neither freed nor unlinked
+    /// ([`Branch::Unread`]).
+    fn free_branch(&mut self, h: &mut Handle, ino: Ino, nr: u32, depth: usize) -> Result<Branch> {
         let blk = Pblk(u64::from(nr));
         if !self.ind_block_valid(blk.0, 1) {
-            return Err(CorruptKind::IndirectBlockOutOfRange { ino, pblk: blk }.into());
+            let _ = self.ext4_error(CorruptKind::IndirectBlockOutOfRange { ino, pblk: blk }.into());
+            return Ok(Branch::Invalid);
         }
-        self.bread(blk, Zone::TreeMeta)?;
+        if self.bread(blk, Zone::TreeMeta).is_err() {
+            return Ok(Branch::Unread);
+        }
         let apb = self.addr_per_block();
         self.free_branches(h, ino, blk, 0, apb, depth - 1)?;
         self.ind_truncate_ensure_credits(h, ino, None, 1)?;
-        self.ind_free_blocks(h, ino, blk, 1, true)
+        self.ind_free_blocks_void(h, ino, blk, 1, true);
+        Ok(Branch::Freed)
     }
 
     /// "Kill the top of shared branch": free the branch whose root is `sh.top`, hanging from

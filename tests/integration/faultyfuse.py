@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""A one-file FUSE filesystem holding one image file, whose reads fail with EIO on a chosen
+byte range: a loop device on it gives the real kernel a one-block read error (no
+device-mapper needed). Raw FUSE protocol over /dev/fuse, single-threaded, direct I/O.
+
+usage: faultyfuse.py IMAGE MOUNTPOINT CTLFILE
+  CTLFILE, if it exists, holds "START END" (bytes): reads overlapping it fail with EIO.
+  On SIGTERM (or unmount) the image is written back to IMAGE.
+"""
+import ctypes, errno, os, signal, struct, sys
+
+IMG, MNT, CTL = sys.argv[1], sys.argv[2], sys.argv[3]
+data = bytearray(open(IMG, 'rb').read())
+NAME = b'img'
+ROOT, FILE = 1, 2
+
+fd = os.open('/dev/fuse', os.O_RDWR)
+libc = ctypes.CDLL('libc.so.6', use_errno=True)
+opts = f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()
+if libc.mount(b'faultyfuse', MNT.encode(), b'fuse', 0, opts) != 0:
+    sys.exit(f'mount: {os.strerror(ctypes.get_errno())}')
+
+def save(*_):
+    open(IMG, 'wb').write(data)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, save)
+
+def attr(node):
+    if node == ROOT:
+        mode, size, nlink = 0o40755, 0, 2
+    else:
+        mode, size, nlink = 0o100644, len(data), 1
+    # fuse_attr: ino size blocks atime mtime ctime atimensec mtimensec ctimensec mode nlink
+    # uid gid rdev blksize flags
+    return struct.pack('<QQQQQQIIIIIIIIII', node, size, (size + 511) // 512, 0, 0, 0, 0, 0, 0,
+                       mode, nlink, 0, 0, 0, 4096, 0)
+
+def failing(off, size):
+    try:
+        start, end = map(int, open(CTL).read().split())
+    except (OSError, ValueError):
+        return False
+    return off < end and start < off + size
+
+def reply(unique, err=0, body=b''):
+    os.write(fd, struct.pack('<IiQ', 16 + len(body), -err, unique) + body)
+
+while True:
+    try:
+        req = os.read(fd, (1 << 20) + 4096)
+    except OSError as e:
+        if e.errno in (errno.ENODEV,):
+            save()
+        if e.errno in (errno.EINTR, errno.ENOENT, errno.EAGAIN):
+            continue
+        raise
+    ln, op, unique, node = struct.unpack_from('<IIQQ', req)
+    arg = req[40:ln]
+    if op == 26:  # INIT
+        major, minor, readahead, flags = struct.unpack_from('<IIII', arg)
+        body = struct.pack('<IIIIHHIIHHI', 7, 31, readahead, 0, 16, 12, 1 << 20, 1, 256, 0, 0)
+        reply(unique, 0, body + b'\0' * (64 - len(body)))
+    elif op == 1:  # LOOKUP
+        if node == ROOT and arg.rstrip(b'\0') == NAME:
+            reply(unique, 0, struct.pack('<QQQQII', FILE, 0, 0, 0, 0, 0) + attr(FILE))
+        else:
+            reply(unique, errno.ENOENT)
+    elif op in (2, 42):  # FORGET, BATCH_FORGET: no reply
+        pass
+    elif op == 3 or op == 4:  # GETATTR, SETATTR (size changes refused silently)
+        reply(unique, 0, struct.pack('<QII', 0, 0, 0) + attr(node))
+    elif op == 14:  # OPEN: direct I/O, so every read reaches us
+        reply(unique, 0, struct.pack('<QII', 0, 1, 0))
+    elif op == 15:  # READ
+        fh, off, size = struct.unpack_from('<QQI', arg)
+        if failing(off, size):
+            reply(unique, errno.EIO)
+        else:
+            reply(unique, 0, bytes(data[off:off + size]))
+    elif op == 16:  # WRITE
+        fh, off, size = struct.unpack_from('<QQI', arg)
+        payload = arg[40:40 + size]
+        data[off:off + len(payload)] = payload
+        reply(unique, 0, struct.pack('<II', len(payload), 0))
+    elif op in (18, 20, 25, 29):  # RELEASE, FSYNC, FLUSH, RELEASEDIR
+        reply(unique)
+    elif op == 36:  # INTERRUPT: no reply
+        pass
+    elif op == 38:  # DESTROY
+        reply(unique)
+        save()
+    else:
+        reply(unique, errno.ENOSYS)

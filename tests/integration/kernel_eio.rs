@@ -1,0 +1,221 @@
+//! The engine against the real kernel on a read error: a loop device over a file that a small
+//! FUSE server (`faultyfuse.py`, raw protocol, direct I/O) serves, failing reads of one chosen
+//! block with EIO — a one-block read fault without device-mapper.
+//!
+//! The case: a `nodelalloc` write allocates a block under the DIND, then a punch hole over the
+//! IND and DIND ranges cannot read the IND block. The kernel's ext4_find_shared() ignores the
+//! read error, ext4_free_branches() reports "Read failure" with ext4_error() and carries on:
+//! the punch succeeds, the IND pointer is cleared with its subtree leaked, the DIND part is
+//! punched, and the filesystem records errors. The engine must end in the same state (it once
+//! stopped at the error instead, which left the new block mapped with its page dropped: a
+//! stale-data finding the kernel does not have).
+//!
+//! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
+
+use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen};
+use e4fuzz::format::superblock::EXT4_ERROR_FS;
+use e4fuzz::fs::{Fs, MountOpts};
+use e4fuzz::harness::template::template;
+use e4fuzz::oracle::kernel::{self, host};
+use e4fuzz::scenario::{FileSetup, Geometry};
+use e4fuzz::{Ino, Pblk};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// The write (lblk 504395, under the DIND) and the punch (lblk 326 up, IND and DIND ranges).
+const WRITE_AT: u64 = 2_066_005_892;
+const PUNCH: (u64, u64) = (1_335_296, 3_767_906_093);
+
+fn geometry() -> Geometry {
+    Geometry {
+        block_size: 4096,
+        size_bytes: 16 << 20,
+        extents: true,
+        metadata_csum: false,
+        journal_blocks: 1024,
+    }
+}
+
+/// f2, indirect: one block under the IND (lblk 985) and one under the DIND (lblk 1049610).
+fn setup() -> Vec<FileSetup> {
+    vec![FileSetup {
+        file: 2,
+        indirect: true,
+        writes: vec![(4_034_560, 1, 74), (4_299_202_560, 1, 193)],
+    }]
+}
+
+/// Why the test cannot run here, if it cannot.
+fn unavailable() -> Option<String> {
+    if let Err(why) = kernel::available() {
+        return Some(format!("kernel oracle unavailable: {why}"));
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Some("no /dev/fuse".into());
+    }
+    for (tool, arg) in [("python3", "--version"), ("fallocate", "--version")] {
+        if host::run(tool, &[arg]).map_or(true, |o| !o.status.success()) {
+            return Some(format!("no {tool}"));
+        }
+    }
+    None
+}
+
+/// What the comparison looks at: f2's mapping, its `i_blocks`, whether errors are recorded,
+/// and e2fsck's complaints about the bitmaps.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    map: Vec<(u32, u64, u32)>,
+    i_blocks: u64,
+    errors: bool,
+    bitmap_differences: Vec<String>,
+}
+
+fn outcome(img: &Path) -> Outcome {
+    let mut fs = Fs::open(img, MountOpts { read_only: true }).expect("the image opens");
+    let ino = fs.resolve("/f2").expect("f2");
+    let map = fs.peek_map(ino).expect("f2's map walks");
+    let fsck = host::run("e2fsck", &["-fn", &img.to_string_lossy()]).expect("e2fsck");
+    Outcome {
+        map,
+        i_blocks: fs.inode_blocks(ino),
+        errors: fs.sb.s_state & EXT4_ERROR_FS != 0,
+        bitmap_differences: host::text(&fsck)
+            .lines()
+            .filter(|l| l.contains("bitmap differences"))
+            .map(|l| l.trim().to_string())
+            .collect(),
+    }
+}
+
+/// The engine: write, punch with every read of the IND block failing, unmount.
+fn ours(before: &e4fuzz::dev::Disk, ind: Pblk) -> e4fuzz::dev::Disk {
+    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").expect("f2");
+    fs.write_file(ino, WRITE_AT, &[0xab]).expect("write");
+    fs.dev.set_fault_plan(FaultPlan {
+        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
+        crash_at_write: None,
+    });
+    fs.punch_hole(ino, PUNCH.0, PUNCH.1)
+        .expect("the punch succeeds, as the kernel's does");
+    fs.dev.set_fault_plan(FaultPlan::default());
+    fs.unmount().expect("unmount")
+}
+
+/// The FUSE server and its mount, undone on drop.
+struct Served {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Served {
+    fn start(image: &Path, dir: &Path, ctl: &Path) -> Served {
+        std::fs::create_dir_all(dir).unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/integration/faultyfuse.py"
+        );
+        let child = Command::new("python3")
+            .args([script, &image.to_string_lossy(), &dir.to_string_lossy()])
+            .arg(ctl)
+            .spawn()
+            .expect("python3 starts");
+        let served = Served {
+            child,
+            dir: dir.to_path_buf(),
+        };
+        for _ in 0..100 {
+            if dir.join("img").exists() {
+                return served;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the FUSE server did not come up");
+    }
+
+    /// Unmount; the server writes the image back and exits.
+    fn stop(mut self) {
+        let d = self.dir.to_string_lossy().into_owned();
+        let _ = host::run("umount", &[&d]);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let d = self.dir.to_string_lossy().into_owned();
+        if host::run("umount", &[&d]).is_ok_and(|o| !o.status.success()) {
+            let _ = host::run("umount", &["-l", &d]);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIP kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block: {why}");
+        return;
+    }
+    let before = template(&geometry(), &setup()).expect("template");
+    let ind = {
+        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
+        let ino: Ino = fs.resolve("/f2").unwrap();
+        Pblk(u64::from(fs.inode(ino).raw.i_block[12]))
+    };
+    let scratch = host::Scratch::new("eio").unwrap();
+    let ours_img = scratch.path("ours.img");
+    ours(&before, ind).save(&ours_img).unwrap();
+
+    let image = scratch.path("kernel.img");
+    before.save(&image).unwrap();
+    let vetted = host::vet(&image, &scratch).expect("the template passes e2fsck");
+    let ctl = scratch.path("fail-range");
+    let served = Served::start(vetted.path(), &scratch.path("fuse"), &ctl);
+    {
+        let at = vetted.served_at(&scratch.path("fuse").join("img"));
+        let m = host::Mounted::with_options(&at, &scratch.path("mnt"), "nodelalloc,data=ordered")
+            .expect("mount");
+        let f2 = m.path("/f2");
+        let f = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+        std::os::unix::fs::FileExt::write_at(&f, &[0xab], WRITE_AT).unwrap();
+        drop(f);
+        let bs = 4096;
+        std::fs::write(&ctl, format!("{} {}", ind.0 * bs, (ind.0 + 1) * bs)).unwrap();
+        let (off, len) = (PUNCH.0.to_string(), PUNCH.1.to_string());
+        let punch = host::run(
+            "fallocate",
+            &["-p", "-o", &off, "-l", &len, &f2.to_string_lossy()],
+        )
+        .unwrap();
+        std::fs::remove_file(&ctl).unwrap();
+        assert!(
+            punch.status.success(),
+            "the kernel's punch fails: {}",
+            host::text(&punch)
+        );
+        let f = std::fs::File::open(&f2).unwrap();
+        let mut byte = [0xffu8];
+        std::os::unix::fs::FileExt::read_at(&f, &mut byte, WRITE_AT).unwrap();
+        drop(f);
+        assert_eq!(byte, [0], "the written byte was punched");
+        m.umount().expect("umount");
+    }
+    served.stop();
+
+    let kernel = outcome(&image);
+    assert!(
+        kernel.errors,
+        "the kernel records the read failure: {kernel:?}"
+    );
+    assert!(
+        kernel
+            .map
+            .iter()
+            .all(|&(l, _, n)| l + n <= 985 || l >= 1_049_610),
+        "the kernel punched the range: {kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
