@@ -170,6 +170,7 @@ impl Fs {
     /// ext4_commit_super()) so that the next boot runs e2fsck; the operation fails with the
     /// error, and the filesystem keeps going with no promise of consistency.
     pub(crate) fn ext4_error(&mut self, e: Error) -> Error {
+        self.error_count += 1;
         if !self.opts.read_only && self.sb.s_state & crate::format::superblock::EXT4_ERROR_FS == 0 {
             self.sb.s_state |= crate::format::superblock::EXT4_ERROR_FS;
             let _ = self.commit_super();

@@ -48,6 +48,9 @@ pub struct Fs {
     pub journal: Option<Journal>,
     /// Set once the journal aborted: the filesystem is read-only from then on.
     pub aborted: bool,
+    /// How many times ext4_error() was called since mount (the kernel counts them in
+    /// `s_error_count`): an op that calls it reports part of its failure there only.
+    pub error_count: u64,
     /// The seeded bugs switched on (see [`crate::profile`]); empty for the real kernel behaviour.
     pub bugs: crate::profile::BugSet,
     /// ENOSPC injection: the block allocation request with this index (counted from the
@@ -117,6 +120,7 @@ impl Fs {
             clock: EPOCH,
             journal: None,
             aborted: false,
+            error_count: 0,
             orphans: Vec::new(),
             enospc_at: None,
             alloc_requests: 0,

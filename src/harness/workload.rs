@@ -227,7 +227,7 @@ fn run_threads(
                 };
                 let before = cx.with(|fs| Before {
                     aborted: fs.aborted,
-                    errors: errors_recorded(fs),
+                    errors: fs.error_count,
                 });
                 let ran = run_op(&cx, op, retries).await;
                 let go_on = cx.with(|fs| {
@@ -334,7 +334,7 @@ impl Book {
             // The kernel's truncate helpers report a failed read or a bad pointer with
             // ext4_error() and carry on, so an op can succeed having done part of its work, or
             // more (a subtree it could not read is cut off whole): like a failed op.
-            Some(Ok(_)) if !before.errors && errors_recorded(fs) => Outcome::Failed,
+            Some(Ok(_)) if fs.error_count > before.errors => Outcome::Failed,
             Some(Ok(_)) => Outcome::Ok,
             Some(Err(e)) => classify(e, before.aborted),
             None => Outcome::Rejected,
@@ -542,13 +542,8 @@ fn check_read(
 struct Before {
     /// The journal had aborted.
     aborted: bool,
-    /// The superblock recorded errors (`EXT4_ERROR_FS`).
-    errors: bool,
-}
-
-/// Whether `fs` has recorded an error (`EXT4_ERROR_FS`, by ext4_error()).
-fn errors_recorded(fs: &Fs) -> bool {
-    fs.sb.s_state & crate::format::superblock::EXT4_ERROR_FS != 0
+    /// ext4_error() calls so far ([`Fs::error_count`]).
+    errors: u64,
 }
 
 /// Whether a failed op may have changed anything (see `oracle::model`).
