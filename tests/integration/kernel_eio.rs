@@ -153,58 +153,79 @@ impl Drop for Served {
     }
 }
 
-#[test]
-fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block: {why}");
-        return;
-    }
+/// The template, f2's IND block, and a scratch directory.
+fn prepare() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
     let before = template(&geometry(), &setup()).expect("template");
     let ind = {
         let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
         let ino: Ino = fs.resolve("/f2").unwrap();
         Pblk(u64::from(fs.inode(ino).raw.i_block[12]))
     };
-    let scratch = host::Scratch::new("eio").unwrap();
-    let ours_img = scratch.path("ours.img");
-    ours(&before, ind).save(&ours_img).unwrap();
+    (before, ind, host::Scratch::new("eio").unwrap())
+}
 
+/// Run `ops` on the real kernel: `before` (vetted) served by faultyfuse.py, loop-mounted
+/// `nodelalloc`; `ops` gets f2's host path and a function that makes reads of `ind` fail
+/// (true) or succeed (false). Returns the image file after the unmount.
+fn on_kernel(
+    before: &e4fuzz::dev::Disk,
+    ind: Pblk,
+    scratch: &host::Scratch,
+    ops: impl FnOnce(&Path, &dyn Fn(bool)),
+) -> PathBuf {
     let image = scratch.path("kernel.img");
     before.save(&image).unwrap();
-    let vetted = host::vet(&image, &scratch).expect("the template passes e2fsck");
+    let vetted = host::vet(&image, scratch).expect("the template passes e2fsck");
     let ctl = scratch.path("fail-range");
     let served = Served::start(vetted.path(), &scratch.path("fuse"), &ctl);
     {
         let at = vetted.served_at(&scratch.path("fuse").join("img"));
         let m = host::Mounted::with_options(&at, &scratch.path("mnt"), "nodelalloc,data=ordered")
             .expect("mount");
-        let f2 = m.path("/f2");
-        let f = std::fs::OpenOptions::new().write(true).open(&f2).unwrap();
+        let fail = |on: bool| match on {
+            true => {
+                std::fs::write(&ctl, format!("{} {}", ind.0 * 4096, (ind.0 + 1) * 4096)).unwrap()
+            }
+            false => std::fs::remove_file(&ctl).unwrap(),
+        };
+        ops(&m.path("/f2"), &fail);
+        m.umount().expect("umount");
+    }
+    served.stop();
+    image
+}
+
+#[test]
+fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIP kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block: {why}");
+        return;
+    }
+    let (before, ind, scratch) = prepare();
+    let ours_img = scratch.path("ours.img");
+    ours(&before, ind).save(&ours_img).unwrap();
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         std::os::unix::fs::FileExt::write_at(&f, &[0xab], WRITE_AT).unwrap();
         drop(f);
-        let bs = 4096;
-        std::fs::write(&ctl, format!("{} {}", ind.0 * bs, (ind.0 + 1) * bs)).unwrap();
+        fail(true);
         let (off, len) = (PUNCH.0.to_string(), PUNCH.1.to_string());
         let punch = host::run(
             "fallocate",
             &["-p", "-o", &off, "-l", &len, &f2.to_string_lossy()],
         )
         .unwrap();
-        std::fs::remove_file(&ctl).unwrap();
+        fail(false);
         assert!(
             punch.status.success(),
             "the kernel's punch fails: {}",
             host::text(&punch)
         );
-        let f = std::fs::File::open(&f2).unwrap();
+        let f = std::fs::File::open(f2).unwrap();
         let mut byte = [0xffu8];
         std::os::unix::fs::FileExt::read_at(&f, &mut byte, WRITE_AT).unwrap();
-        drop(f);
         assert_eq!(byte, [0], "the written byte was punched");
-        m.umount().expect("umount");
-    }
-    served.stop();
-
+    });
     let kernel = outcome(&image);
     assert!(
         kernel.errors,
@@ -217,5 +238,40 @@ fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
             .all(|&(l, _, n)| l + n <= 985 || l >= 1_049_610),
         "the kernel punched the range: {kernel:?}"
     );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// A write that must map through the unreadable IND block fails with EIO, and — unlike the
+/// punch — nothing is recorded: ext4_get_branch() returns the error without ext4_error().
+#[test]
+fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothing() {
+    let test = "kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothing";
+    if let Some(why) = unavailable() {
+        eprintln!("SKIP {test}: {why}");
+        return;
+    }
+    let (before, ind, scratch) = prepare();
+    let at = 986 * 4096; // lblk 986, under the IND block
+    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").unwrap();
+    fs.dev.set_fault_plan(FaultPlan {
+        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
+        crash_at_write: None,
+    });
+    let err = fs.write_file(ino, at, &[0xab]).unwrap_err();
+    assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
+    fs.dev.set_fault_plan(FaultPlan::default());
+    let ours_img = scratch.path("ours.img");
+    fs.unmount().unwrap().save(&ours_img).unwrap();
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
+        fail(true);
+        let r = std::os::unix::fs::FileExt::write_at(&f, &[0xab], at);
+        fail(false);
+        let e = r.expect_err("the kernel's write fails");
+        assert_eq!(e.raw_os_error(), Some(5), "EIO: {e}");
+    });
+    let kernel = outcome(&image);
+    assert!(!kernel.errors, "the kernel records nothing: {kernel:?}");
     assert_eq!(outcome(&ours_img), kernel);
 }

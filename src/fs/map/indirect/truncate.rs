@@ -371,15 +371,15 @@ impl Fs {
     ///
     /// As in the kernel, a pointer outside the filesystem is reported (EXT4_ERROR_INODE())
     /// and ends the loop ([`Branch::Invalid`]); a block that cannot be read is reported
-    /// ("Read failure": the failed read recorded it) and skipped, neither freed nor unlinked
-    /// ([`Branch::Unread`]).
+    /// ("Read failure") and skipped, neither freed nor unlinked ([`Branch::Unread`]).
     fn free_branch(&mut self, h: &mut Handle, ino: Ino, nr: u32, depth: usize) -> Result<Branch> {
         let blk = Pblk(u64::from(nr));
         if !self.ind_block_valid(blk.0, 1) {
             let _ = self.ext4_error(CorruptKind::IndirectBlockOutOfRange { ino, pblk: blk }.into());
             return Ok(Branch::Invalid);
         }
-        if self.bread(blk, Zone::TreeMeta).is_err() {
+        if let Err(e) = self.bread(blk, Zone::TreeMeta) {
+            let _ = self.ext4_error(e); // "Read failure"
             return Ok(Branch::Unread);
         }
         let apb = self.addr_per_block();
