@@ -58,7 +58,17 @@ fn unavailable() -> Option<String> {
             return Some(format!("no {tool}"));
         }
     }
-    None
+    // A FUSE mount may still be refused (a container's policy): try one.
+    let scratch = host::Scratch::new("fuse-probe").ok()?;
+    let img = scratch.path("probe.img");
+    std::fs::write(&img, [0u8; 4096]).ok()?;
+    match Served::start(&img, &scratch.path("fuse"), &scratch.path("ctl")) {
+        Ok(served) => {
+            served.stop();
+            None
+        }
+        Err(why) => Some(why),
+    }
 }
 
 /// What the comparison looks at: f2's mapping, its `i_blocks`, whether errors are recorded,
@@ -110,8 +120,8 @@ struct Served {
 }
 
 impl Served {
-    fn start(image: &Path, dir: &Path, ctl: &Path) -> Served {
-        std::fs::create_dir_all(dir).unwrap();
+    fn start(image: &Path, dir: &Path, ctl: &Path) -> Result<Served, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/integration/faultyfuse.py"
@@ -119,25 +129,53 @@ impl Served {
         let child = Command::new("python3")
             .args([script, &image.to_string_lossy(), &dir.to_string_lossy()])
             .arg(ctl)
+            .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 starts");
-        let served = Served {
+            .map_err(|e| format!("python3: {e}"))?;
+        let mut served = Served {
             child,
             dir: dir.to_path_buf(),
         };
         for _ in 0..100 {
             if dir.join("img").exists() {
-                return served;
+                return Ok(served);
+            }
+            if let Ok(Some(_)) = served.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = served.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Err(format!("the FUSE server exited: {}", err.trim()));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        panic!("the FUSE server did not come up");
+        Err("the FUSE server did not come up".into())
     }
 
-    /// Unmount; the server writes the image back and exits.
+    /// Unmount; the server writes the image back and exits. The loop device lets go of the
+    /// file a moment after its detach, so a busy unmount is retried; a server that does not
+    /// exit within 10 s is killed (the image is then not written back, and the comparison
+    /// fails rather than the test hanging).
     fn stop(mut self) {
         let d = self.dir.to_string_lossy().into_owned();
-        let _ = host::run("umount", &[&d]);
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
+        let unmounted = (0..100).any(|_| {
+            let ok = host::run("umount", &[&d]).is_ok_and(|o| o.status.success());
+            if !ok {
+                pause();
+            }
+            ok
+        });
+        if !unmounted {
+            let _ = host::run("umount", &["-l", &d]);
+        }
+        for _ in 0..500 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            pause();
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -177,7 +215,7 @@ fn on_kernel(
     before.save(&image).unwrap();
     let vetted = host::vet(&image, scratch).expect("the template passes e2fsck");
     let ctl = scratch.path("fail-range");
-    let served = Served::start(vetted.path(), &scratch.path("fuse"), &ctl);
+    let served = Served::start(vetted.path(), &scratch.path("fuse"), &ctl).expect("FUSE");
     {
         let at = vetted.served_at(&scratch.path("fuse").join("img"));
         let m = host::Mounted::with_options(&at, &scratch.path("mnt"), "nodelalloc,data=ordered")
