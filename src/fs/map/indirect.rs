@@ -262,6 +262,30 @@ impl Fs {
         self.inode_add_blocks(ino, -i64::from(count))
     }
 
+    /// The first link of a chain: slot `offset` of the inode's `i_data`.
+    pub(crate) fn chain_root(&self, ino: Ino, offset: usize) -> Chain {
+        let mut chain = Chain::default();
+        chain[0] = Indirect {
+            bh: None,
+            p: offset,
+            key: self.inode(ino).raw.i_block[offset],
+        };
+        chain
+    }
+
+    /// One step down a chain in ext4_get_branch(): read (and check) the block `key` points
+    /// to, and take its pointer `offset`.
+    pub(crate) fn chain_link(&mut self, ino: Ino, key: u32, offset: usize) -> Result<Indirect> {
+        let blk = self.ind_check_ptr(ino, key)?;
+        self.ind_read(ino, blk)?;
+        let key = self.ind_ptr(ino, Some(blk), offset)?;
+        Ok(Indirect {
+            bh: Some(blk),
+            p: offset,
+            key,
+        })
+    }
+
     /// Model of ext4_get_branch(): follow the `depth` offsets of a path from the inode down,
     /// reading each indirect block. Returns the chain and `partial`: `None` when the whole chain
     /// down to the data block exists, else the index of the first link whose key is zero.
@@ -276,24 +300,12 @@ impl Fs {
         depth: usize,
         offsets: &[usize; 4],
     ) -> Result<(Chain, Option<usize>)> {
-        let mut chain = Chain::default();
-        chain[0] = Indirect {
-            bh: None,
-            p: offsets[0],
-            key: self.inode(ino).raw.i_block[offsets[0]],
-        };
+        let mut chain = self.chain_root(ino, offsets[0]);
         for i in 1..depth {
             if chain[i - 1].key == 0 {
                 return Ok((chain, Some(i - 1)));
             }
-            let blk = self.ind_check_ptr(ino, chain[i - 1].key)?;
-            self.ind_read(ino, blk)?;
-            let key = self.ind_ptr(ino, Some(blk), offsets[i])?;
-            chain[i] = Indirect {
-                bh: Some(blk),
-                p: offsets[i],
-                key,
-            };
+            chain[i] = self.chain_link(ino, chain[i - 1].key, offsets[i])?;
         }
         if chain[depth - 1].key == 0 {
             return Ok((chain, Some(depth - 1)));

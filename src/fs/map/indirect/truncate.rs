@@ -18,7 +18,7 @@ use crate::error::{CorruptKind, Result};
 use crate::format::indirect::{EXT4_DIND_BLOCK, EXT4_IND_BLOCK, EXT4_NDIR_BLOCKS, EXT4_TIND_BLOCK};
 use crate::format::inode as fino;
 use crate::format::superblock as sbf;
-use crate::fs::map::indirect::{block_to_path, max_bitmap_blocks, Chain, Indirect};
+use crate::fs::map::indirect::{block_to_path, max_bitmap_blocks, Chain};
 use crate::fs::{Fs, Handle};
 use crate::units::{Ino, Lblk, Pblk};
 
@@ -177,28 +177,15 @@ impl Fs {
         depth: usize,
         offsets: &[usize; 4],
     ) -> (Chain, Option<usize>) {
-        let mut chain = Chain::default();
-        chain[0] = Indirect {
-            bh: None,
-            p: offsets[0],
-            key: self.inode(ino).raw.i_block[offsets[0]],
-        };
+        let mut chain = self.chain_root(ino, offsets[0]);
         for i in 1..depth {
             if chain[i - 1].key == 0 {
                 return (chain, Some(i - 1));
             }
-            let read = self
-                .ind_check_ptr(ino, chain[i - 1].key)
-                .and_then(|blk| self.ind_read(ino, blk).map(|()| blk))
-                .and_then(|blk| Ok((blk, self.ind_ptr(ino, Some(blk), offsets[i])?)));
-            let Ok((blk, key)) = read else {
-                return (chain, Some(i - 1));
-            };
-            chain[i] = Indirect {
-                bh: Some(blk),
-                p: offsets[i],
-                key,
-            };
+            match self.chain_link(ino, chain[i - 1].key, offsets[i]) {
+                Ok(link) => chain[i] = link,
+                Err(_) => return (chain, Some(i - 1)),
+            }
         }
         let partial = (chain[depth - 1].key == 0).then_some(depth - 1);
         (chain, partial)
