@@ -8,7 +8,8 @@
 //! the punch succeeds, the IND pointer is cleared with its subtree leaked, the DIND part is
 //! punched, and the filesystem records errors. The engine must end in the same state (it once
 //! stopped at the error instead, which left the new block mapped with its page dropped: a
-//! stale-data finding the kernel does not have).
+//! stale-data finding the kernel does not have). A truncate into the IND range goes the same
+//! way; a write that must map through the unreadable block fails with EIO and records nothing.
 //!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
@@ -311,5 +312,44 @@ fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothi
     });
     let kernel = outcome(&image);
     assert!(!kernel.errors, "the kernel records nothing: {kernel:?}");
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// A truncate into the IND range whose IND block cannot be read: as the punch, the kernel's
+/// ext4_ind_truncate() reports the read failure and carries on (the IND subtree leaks, the
+/// DIND goes), and the truncate succeeds.
+#[test]
+fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
+    let test = "kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block";
+    if let Some(why) = unavailable() {
+        eprintln!("SKIP {test}: {why}");
+        return;
+    }
+    let (before, ind, scratch) = prepare();
+    let size = 326 * 4096;
+    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").unwrap();
+    fs.dev.set_fault_plan(FaultPlan {
+        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
+        crash_at_write: None,
+    });
+    fs.truncate_file(ino, size)
+        .expect("the truncate succeeds, as the kernel's does");
+    fs.dev.set_fault_plan(FaultPlan::default());
+    let ours_img = scratch.path("ours.img");
+    fs.unmount().unwrap().save(&ours_img).unwrap();
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
+        fail(true);
+        let r = f.set_len(size);
+        fail(false);
+        r.expect("the kernel's truncate succeeds");
+    });
+    let kernel = outcome(&image);
+    assert!(
+        kernel.errors,
+        "the kernel records the read failure: {kernel:?}"
+    );
+    assert!(kernel.map.is_empty(), "{kernel:?}");
     assert_eq!(outcome(&ours_img), kernel);
 }
