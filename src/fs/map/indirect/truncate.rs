@@ -133,7 +133,7 @@ impl Fs {
     ///
     /// The kernel ignores ext4_get_branch()'s error here: a chain cut short by a block that
     /// cannot be read (or fails its check) ends at the link pointing to that block, which is
-    /// then treated as the top of a branch to free whole ([`Fs::shared_branch`]).
+    /// then treated as the top of a branch to free whole (`Fs::shared_branch`).
     pub fn find_shared(&mut self, ino: Ino, depth: usize, offsets: &[usize; 4]) -> Result<Shared> {
         let mut k = depth;
         while k > 1 && offsets[k - 1] == 0 {
