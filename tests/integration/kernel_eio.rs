@@ -99,19 +99,31 @@ fn outcome(img: &Path) -> Outcome {
     }
 }
 
-/// The engine: write, punch with every read of the IND block failing, unmount.
-fn ours(before: &e4fuzz::dev::Disk, ind: Pblk) -> e4fuzz::dev::Disk {
-    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
-    let ino = fs.resolve("/f2").expect("f2");
-    fs.write_file(ino, WRITE_AT, &[0xab]).expect("write");
+/// Make every read of `blk` fail (`Some`), or none (`None`).
+fn fail_reads(fs: &mut Fs, blk: Option<Pblk>) {
     fs.dev.set_fault_plan(FaultPlan {
-        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
+        rules: blk
+            .map(|b| FaultRule::new(FaultOp::Read, FaultWhen::Block(b)).sticky())
+            .into_iter()
+            .collect(),
         crash_at_write: None,
     });
-    fs.punch_hole(ino, PUNCH.0, PUNCH.1)
-        .expect("the punch succeeds, as the kernel's does");
-    fs.dev.set_fault_plan(FaultPlan::default());
-    fs.unmount().expect("unmount")
+}
+
+/// Run `op` on f2 of `before` on the engine (it sets its own faults), then unmount: the
+/// image file.
+fn on_engine(
+    before: &e4fuzz::dev::Disk,
+    scratch: &host::Scratch,
+    op: impl FnOnce(&mut Fs, Ino),
+) -> PathBuf {
+    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").expect("f2");
+    op(&mut fs, ino);
+    fail_reads(&mut fs, None);
+    let path = scratch.path("ours.img");
+    fs.unmount().expect("unmount").save(&path).unwrap();
+    path
 }
 
 /// The FUSE server and its mount, undone on drop.
@@ -241,8 +253,12 @@ fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
         return;
     }
     let (before, ind, scratch) = prepare();
-    let ours_img = scratch.path("ours.img");
-    ours(&before, ind).save(&ours_img).unwrap();
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fs.write_file(ino, WRITE_AT, &[0xab]).expect("write");
+        fail_reads(fs, Some(ind));
+        fs.punch_hole(ino, PUNCH.0, PUNCH.1)
+            .expect("the punch succeeds, as the kernel's does");
+    });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         std::os::unix::fs::FileExt::write_at(&f, &[0xab], WRITE_AT).unwrap();
@@ -291,17 +307,11 @@ fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothi
     }
     let (before, ind, scratch) = prepare();
     let at = 986 * 4096; // lblk 986, under the IND block
-    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
-    let ino = fs.resolve("/f2").unwrap();
-    fs.dev.set_fault_plan(FaultPlan {
-        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
-        crash_at_write: None,
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, Some(ind));
+        let err = fs.write_file(ino, at, &[0xab]).unwrap_err();
+        assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
     });
-    let err = fs.write_file(ino, at, &[0xab]).unwrap_err();
-    assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
-    fs.dev.set_fault_plan(FaultPlan::default());
-    let ours_img = scratch.path("ours.img");
-    fs.unmount().unwrap().save(&ours_img).unwrap();
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         fail(true);
@@ -327,17 +337,11 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
     }
     let (before, ind, scratch) = prepare();
     let size = 326 * 4096;
-    let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
-    let ino = fs.resolve("/f2").unwrap();
-    fs.dev.set_fault_plan(FaultPlan {
-        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind)).sticky()],
-        crash_at_write: None,
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, Some(ind));
+        fs.truncate_file(ino, size)
+            .expect("the truncate succeeds, as the kernel's does");
     });
-    fs.truncate_file(ino, size)
-        .expect("the truncate succeeds, as the kernel's does");
-    fs.dev.set_fault_plan(FaultPlan::default());
-    let ours_img = scratch.path("ours.img");
-    fs.unmount().unwrap().save(&ours_img).unwrap();
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         fail(true);
