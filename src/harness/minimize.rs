@@ -271,15 +271,10 @@ impl Reduce {
                 let cand = &list[i];
                 i += 1;
                 let drops_thread = cand.threads.len() < best.0.threads.len();
-                if *cand == best.0
-                    || (self.keep_threads && drops_thread)
-                    || (self.strict && gen::validate(cand).is_err())
-                {
+                if *cand == best.0 || (self.keep_threads && drops_thread) {
                     continue;
                 }
-                self.execs += 1;
-                let v = execute_with(cand, &self.exec);
-                if v.findings.iter().any(|f| f.oracle == self.oracle) {
+                if let Some(v) = self.fires(cand) {
                     best = (cand.clone(), v);
                     progress = true;
                     facts = facts_of(&best.0);
@@ -371,9 +366,10 @@ fn reencode(
         .min(facts.runnable.len())
         .min(s.schedule.len());
     let mut out = Vec::with_capacity(s.schedule.len());
-    for (b, (&(t, i), &mask)) in facts.owners.iter().zip(&facts.runnable).enumerate() {
+    let decisions = facts.owners.iter().zip(&facts.runnable).take(consumed);
+    for (b, (&(t, i), &mask)) in decisions.enumerate() {
         let left = mask & !gone;
-        if b >= consumed || gone & 1 << t != 0 || dropped(t, i) || left.count_ones() < 2 {
+        if gone & 1 << t != 0 || dropped(t, i) || left.count_ones() < 2 {
             continue;
         }
         out.push(match left == mask {

@@ -11,6 +11,9 @@
 //! [`Blocked`]: Status::Blocked
 
 use super::exec::MAX_THREADS;
+
+// The schedule-byte candidate sets (`Ctl::choice_runnable`) are `u64` bit sets.
+const _: () = assert!(MAX_THREADS <= 64);
 use super::lock::{Blocker, LockTable};
 use super::lockdep::LockOrder;
 use super::trace::{EventKind, TraceEvent};
@@ -108,6 +111,8 @@ pub(crate) struct Ctl {
     pub(crate) trace: Vec<TraceEvent>,
     /// Per schedule byte consumed, in order: the thread picked and its tag then.
     pub(crate) choice_owners: Vec<(ThreadId, usize)>,
+    /// Per schedule byte consumed, in order: the threads it chose among (bit `i`: thread `i`).
+    pub(crate) choice_runnable: Vec<u64>,
     /// Whether events go to `trace` (off when nobody reads it).
     pub(crate) tracing: bool,
     /// The thread being polled, if any.
@@ -124,6 +129,7 @@ impl Default for Ctl {
             order: LockOrder::default(),
             trace: Vec::new(),
             choice_owners: Vec::new(),
+            choice_runnable: Vec::new(),
             tracing: true,
             polling: None,
             step: 0,
@@ -277,7 +283,12 @@ impl Ctl {
     /// A decision picked runnable `t` (among `runnable`, by schedule byte `choice`): record it
     /// and let `t` proceed. Returns whether `t` is now running (to be polled); false if it tried a
     /// busy lock and blocked.
-    pub(crate) fn resume(&mut self, t: ThreadId, runnable: usize, choice: Option<usize>) -> bool {
+    pub(crate) fn resume(
+        &mut self,
+        t: ThreadId,
+        runnable: &[ThreadId],
+        choice: Option<usize>,
+    ) -> bool {
         let status = self.threads[t.0].status;
         let label = match status {
             Status::NotStarted => "start",
@@ -285,7 +296,11 @@ impl Ctl {
             Status::AtLock(w) | Status::Blocked(w) => w.lock.class().name(),
             Status::Running | Status::Done => panic!("{t} picked but not runnable"),
         };
-        self.push(t, EventKind::Pick { runnable, choice }, label, None);
+        let kind = EventKind::Pick {
+            runnable: runnable.len(),
+            choice,
+        };
+        self.push(t, kind, label, None);
         if let Some(byte) = choice {
             assert_eq!(
                 byte,
@@ -293,6 +308,8 @@ impl Ctl {
                 "schedule bytes are consumed in order"
             );
             self.choice_owners.push((t, self.threads[t.0].tag));
+            let mask = runnable.iter().fold(0u64, |m, u| m | 1 << u.0);
+            self.choice_runnable.push(mask);
         }
         match status {
             Status::NotStarted => self.push(t, EventKind::Start, "start", None),
@@ -410,8 +427,8 @@ mod tests {
 
     /// Pick `t` as the only sensible choice and, if it runs, suspend it with `then`.
     fn step(ctl: &mut Ctl, t: ThreadId, then: impl FnOnce(&mut Ctl)) -> bool {
-        let n = ctl.runnable().len();
-        let running = ctl.resume(t, n, None);
+        let runnable = ctl.runnable();
+        let running = ctl.resume(t, &runnable, None);
         if running {
             then(ctl);
             ctl.after_poll(t, false);

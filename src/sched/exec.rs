@@ -92,14 +92,6 @@ pub struct Sched<'a, S, R> {
     ran: bool,
 }
 
-/// `runnable` as a bit set (bit `i`: thread `i`; a scenario has at most a few threads).
-fn runnable_mask(runnable: &[ThreadId]) -> u64 {
-    runnable.iter().fold(0, |m, t| {
-        assert!(t.0 < 64, "more than 64 threads");
-        m | 1 << t.0
-    })
-}
-
 /// Takes decisions from the schedule bytes (rule in the parent module doc).
 struct Picker<'s> {
     choices: &'s [u8],
@@ -196,7 +188,6 @@ impl<'a, S, R> Sched<'a, S, R> {
             used: 0,
             last: None,
         };
-        let mut choice_runnable = Vec::new();
         let end = loop {
             let runnable = self.cx.ctl.borrow().runnable();
             if runnable.is_empty() {
@@ -206,10 +197,7 @@ impl<'a, S, R> Sched<'a, S, R> {
                 break RunEnd::StepLimit;
             }
             let (t, choice) = picker.pick(&runnable);
-            if choice.is_some() {
-                choice_runnable.push(runnable_mask(&runnable));
-            }
-            let running = self.cx.ctl.borrow_mut().resume(t, runnable.len(), choice);
+            let running = self.cx.ctl.borrow_mut().resume(t, &runnable, choice);
             if running {
                 self.poll(t);
             }
@@ -217,9 +205,7 @@ impl<'a, S, R> Sched<'a, S, R> {
         };
         let decisions_used = picker.used;
         self.schedule.choices = choices;
-        let mut out = self.outcome(end, decisions_used);
-        out.choice_runnable = choice_runnable;
-        out
+        self.outcome(end, decisions_used)
     }
 
     /// Poll running thread `t` up to its next yield point or its end.
@@ -261,7 +247,7 @@ impl<'a, S, R> Sched<'a, S, R> {
             lock_order: ctl.order.clone(),
             trace: std::mem::take(&mut ctl.trace),
             choice_owners: std::mem::take(&mut ctl.choice_owners),
-            choice_runnable: Vec::new(),
+            choice_runnable: std::mem::take(&mut ctl.choice_runnable),
         }
     }
 
