@@ -33,7 +33,7 @@ pub(crate) struct BufferCache {
 pub struct Handle {
     /// Credits (blocks) the caller reserved.
     pub credits: u32,
-    /// Distinct blocks dirtied so far.
+    /// Credits charged so far (blocks new to the transaction; see `note_dirtied`).
     pub used: u32,
     dirtied: std::collections::BTreeSet<u64>,
 }
@@ -264,12 +264,18 @@ impl Fs {
         Ok(())
     }
 
+    /// Model of the credit charge in jbd2_journal_dirty_metadata(): a handle pays one credit
+    /// for a buffer the running transaction has not modified yet (`b_modified` clear); a
+    /// buffer an earlier handle of the same transaction already dirtied costs nothing again.
+    /// Without a journal, one credit per distinct block of the handle.
     fn note_dirtied(&mut self, h: &mut Handle, blk: Pblk) {
-        if h.dirtied.insert(blk.0) {
+        let first_in_handle = h.dirtied.insert(blk.0);
+        let charged = match self.journal.as_mut() {
+            Some(j) => j.add_buffer(blk.0),
+            None => first_in_handle,
+        };
+        if charged {
             h.used += 1;
-        }
-        if let Some(j) = self.journal.as_mut() {
-            j.add_buffer(blk.0);
         }
     }
 

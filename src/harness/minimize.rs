@@ -36,8 +36,9 @@
 //!   that only commits, placed by the schedule inside the blamed op (`0*j 1`, the first `j`
 //!   of up to 48 spread over the run for which it lands there and the oracle fires). A crash
 //!   state often needs a commit in the middle of an op (S6: the migration's walk spans
-//!   transactions); a generated scenario gets it from other ops filling the transaction, so
-//!   every one of those had to stay. The commit thread is kept while the others are cut.
+//!   transactions); a generated scenario may get it from an `fsync` of a file created and
+//!   written for the purpose, or from other ops filling the transaction, and every one of
+//!   those had to stay. The commit thread is kept while the others are cut.
 //!
 //! Every candidate of a pass is strictly smaller or simpler than the current scenario. If the input is
 //! valid (`scenario::gen::validate`), so must every candidate be, so a minimized repro never
@@ -910,46 +911,34 @@ fault op=read when=nth:15 zone=any sticky=1
         );
     }
 
-    /// S6 needs a commit in the middle of the migration's walk, with the crash after it. In
-    /// the campaign's repro (the corpus's before this minimization) that commit is forced by the other threads' ops filling the
-    /// transaction, so no cut could remove any of them. The minimizer serializes the run,
-    /// adds a thread that commits inside the migration, and the fillers go.
+    /// S6 needs a commit in the middle of the migration's walk, with the crash after it. Here
+    /// that commit is an `fsync` of a file the other thread created and wrote for it, so no
+    /// cut can remove the create or the write without losing the fsync (and the finding). The
+    /// minimizer adds a thread that commits inside the migration, and all three go.
     #[test]
     fn a_concurrent_commit_frees_the_ops_that_forced_one() {
         let s = Scenario::parse_repro(
             "e4fuzz-repro v1
 profile fixed
 bugs S6
-geometry block_size=4096 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
-setup f7 indirect write=3901579264+1:14 write=1941978058752+1:247 write=1220608+1:90
-setup f0 indirect write=0+1:247 write=2715350437888+1:97
-setup f2 indirect
+geometry block_size=2048 size=16777216 extents=1 metadata_csum=0 journal_blocks=1024
+setup f5 indirect write=0+1:42 write=18432+1:166 write=2048+1:173 write=22528+4061:85
 thread 0
-  migrate f7 to=extents
-  write f0 off=2609682812928 len=8913 tag=16
+  create f1
+  write f1 off=0 len=5000 tag=1
+  fsync f1
 thread 1
-  write f0 off=3444736 len=9872 tag=14
-  write f0 off=4299215893 len=3542 tag=176
-  create f3
-  write f0 off=1950130176 len=14007 tag=227
-  unlink f3
-  write f2 off=3823514714112 len=14241 tag=248
-  create f5
-thread 2
-  write f7 off=544768 len=10388 tag=25
-  write f7 off=0 len=6778 tag=216
-  migrate f0 to=extents
-schedule 61 0 149 227 0 106 206 203 13 44 0 0 159 0 0 0 0 35 0 219 87 0
+  migrate f5 to=extents
+schedule 0*42 1*40 0*65
 crash at_write=none seed=0 keep=0 tear=0
 ",
         )
         .unwrap();
-        assert_eq!(s.threads.len(), 3);
         let m = minimize(&s, &MinimizeOpts::default()).unwrap();
         assert_eq!(m.oracle, "fsck");
         assert!(m.verdict.findings.iter().any(|f| f.oracle == "fsck"));
         let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
-        assert!(ops <= 6, "{ops} ops left: {m:?}");
+        assert!(ops <= 2, "{ops} ops left: {m:?}");
         assert!(m
             .scenario
             .threads

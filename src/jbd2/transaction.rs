@@ -223,13 +223,17 @@ impl Journal {
 
     /// Model of jbd2_journal_get_write_access() / jbd2_journal_dirty_metadata(): the block
     /// belongs to the running transaction. A block journaled after it was revoked in the same
-    /// transaction cancels the revoke (revoke.c: "revoked and then journaled").
-    pub fn add_buffer(&mut self, blk: u64) {
+    /// transaction cancels the revoke (revoke.c: "revoked and then journaled"). Returns
+    /// whether the block is new to the transaction (the buffer's `b_modified` was clear): only
+    /// then does jbd2_journal_dirty_metadata() charge the handle a credit.
+    pub fn add_buffer(&mut self, blk: u64) -> bool {
         let t = self.running_mut();
-        if t.members.insert(blk) {
+        let new = t.members.insert(blk);
+        if new {
             t.buffers.push(blk);
         }
         t.revoked.remove(&blk);
+        new
     }
 
     /// Model of jbd2_journal_revoke() + jbd2_journal_forget(): the metadata block is being

@@ -18,7 +18,7 @@
 //! | 5 | fault: present (1), read/write/flush (1), n (1), zone (1), sticky (1) |
 //! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or not, write count (0–8), writes of ≤ 10 bytes |
 //! | 1 + 4 + ≤ 720 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 15 bytes |
-//! | ≤ 32 | schedule: the rest of the input, with two threads or more |
+//! | 1 + ≤ 64 | schedule, with two threads or more: a form byte, then up to 32 decisions one byte each, or up to 32 segments of two bytes, a choice and its run length ([`draw_schedule`]) |
 //!
 //! Bytes past those are ignored; when the input runs out every draw is the start of its range,
 //! so the empty input is [`Scenario::default()`] and a short input a small scenario.
@@ -59,8 +59,14 @@ pub const MAX_TOTAL_OPS: usize = 48;
 pub const MAX_SETUP_FILES: usize = 4;
 /// Most writes per setup file.
 pub const MAX_SETUP_WRITES: usize = 8;
-/// Most schedule bytes the generator takes.
-pub const MAX_SCHEDULE_BYTES: usize = 32;
+/// Most bytes of a flat schedule.
+pub const MAX_FLAT_SCHEDULE_BYTES: usize = 32;
+/// Most schedule segments the generator draws (two input bytes each).
+pub const MAX_SCHEDULE_SEGMENTS: usize = 32;
+/// Most schedule bytes the generator takes from the input (the form byte, then the segments).
+pub const MAX_SCHEDULE_BYTES: usize = 1 + 2 * MAX_SCHEDULE_SEGMENTS;
+/// Longest schedule a generated scenario has (decisions, after expanding the runs).
+pub const MAX_SCHEDULE_LEN: usize = 4096;
 
 /// Bytes of the fixed-size header (swarm, geometry, crash, fault).
 const HEADER_BYTES: usize = Swarm::BYTES + 1 + 11 + 5;
@@ -92,7 +98,7 @@ pub fn generate_counted(data: &[u8]) -> (Scenario, usize) {
     let setup = draw_setup(&mut d, swarm, &mut scope);
     let threads = draw_threads(&mut d, swarm, &mut scope);
     let schedule = if threads.len() > 1 {
-        d.rest(MAX_SCHEDULE_BYTES)
+        draw_schedule(&mut d)
     } else {
         Vec::new()
     };
@@ -106,6 +112,44 @@ pub fn generate_counted(data: &[u8]) -> (Scenario, usize) {
         ..Scenario::default()
     };
     (s, d.consumed())
+}
+
+/// The schedule section. Its first byte picks the form: below 128, up to
+/// [`MAX_FLAT_SCHEDULE_BYTES`] bytes taken as they are, one decision each; else up to
+/// [`MAX_SCHEDULE_SEGMENTS`] segments `(choice, run)`, each expanded to `run_len(run)` copies
+/// of `choice`, capped at [`MAX_SCHEDULE_LEN`] decisions.
+///
+/// A schedule byte decides one decision, and a scenario takes hundreds of them. Flat bytes
+/// switch threads often near the start of a run (a mmap store racing the first steps of a
+/// walk, T2) and then let each thread run on. A race deep inside an op (a commit landing
+/// between two extents of a migration's walk, S6) needs one thread to run for a long stretch
+/// first; run lengths give that in two bytes, as PCT's change points do.
+fn draw_schedule(d: &mut Draw) -> Vec<u8> {
+    if d.int(0..=u8::MAX) < 128 {
+        return d.rest(MAX_FLAT_SCHEDULE_BYTES);
+    }
+    let mut out = Vec::new();
+    for _ in 0..MAX_SCHEDULE_SEGMENTS {
+        if d.is_empty() || out.len() >= MAX_SCHEDULE_LEN {
+            break;
+        }
+        let choice = d.int(0..=u8::MAX);
+        let n = run_len(d.int(0..=u8::MAX)).min(MAX_SCHEDULE_LEN - out.len());
+        out.extend(std::iter::repeat_n(choice, n));
+    }
+    out
+}
+
+/// The run length a segment's second byte encodes: 1 for half the values (interleaving one
+/// decision at a time), 2 to 17 for a quarter (a short stretch), and `18 + k²/8` for the last
+/// quarter, `k = byte − 192` (18 to 514 decisions, dense at the short end: deep into an op).
+pub(crate) fn run_len(byte: u8) -> usize {
+    let b = usize::from(byte);
+    match b {
+        0..128 => 1,
+        128..192 => 2 + (b - 128) / 4,
+        _ => 18 + (b - 192) * (b - 192) / 8,
+    }
 }
 
 /// Bounds on the bytes [`generate`] consumes, as `Arbitrary::size_hint`: none are needed (the
@@ -342,7 +386,7 @@ pub(crate) mod tests {
                 s.threads.iter().all(|t| t.len() <= MAX_GEN_OPS_PER_THREAD),
                 "ops per thread",
             ),
-            (s.schedule.len() <= MAX_SCHEDULE_BYTES, "schedule length"),
+            (s.schedule.len() <= MAX_SCHEDULE_LEN, "schedule length"),
             (
                 s.threads.len() > 1 || s.schedule.is_empty(),
                 "schedule of one thread",
@@ -391,7 +435,7 @@ pub(crate) mod tests {
         assert_eq!(validate(&Scenario::default()), Ok(()));
         // A one-byte input only decides part of the swarm: still the default.
         assert_eq!(generate(&[0xFF]), Scenario::default());
-        assert_eq!(size_hint(), (0, Some(20 + 333 + 725 + 32)));
+        assert_eq!(size_hint(), (0, Some(20 + 333 + 725 + 65)));
     }
 
     fn kind(op: &Op) -> &'static str {
@@ -517,7 +561,7 @@ pub(crate) mod tests {
             1, // two threads
             2, 15, 0, 4, 0, 1, 0, 100, 0, 9, 3, // T0: migrate f2, mmap store at 12388
             1, 1, 8, 2, 4, 10, 0, 99, 9, // T1: write next to the hot block
-            0, 1, 1, 0, // schedule
+            200, 0, 0, 1, 0, 1, 220, 0, 0, // schedule in segments: 0, 1, 1*(18 + 28²/8), 0
         ];
         let expected = Scenario {
             setup: vec![FileSetup {
@@ -545,7 +589,7 @@ pub(crate) mod tests {
                     tag: 9,
                 }],
             ],
-            schedule: vec![0, 1, 1, 0],
+            schedule: [vec![0], vec![1; 117], vec![0]].concat(),
             crash: CrashPlan {
                 at_write: Some(5),
                 fates_seed: 7,

@@ -49,6 +49,11 @@ impl<'a> Draw<'a> {
         n > 0 && self.int(0..=n - 1) == n - 1
     }
 
+    /// Whether every byte has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.u.is_empty()
+    }
+
     /// Up to `max` of the remaining bytes.
     pub fn rest(&mut self, max: usize) -> Vec<u8> {
         let n = self.u.len().min(max);
