@@ -43,6 +43,13 @@ pub enum Bug {
     T3,
     /// `page_mkwrite` takes `i_rwsem` (the lock-order violation the patch avoids).
     T4,
+    /// Punch hole drops the range's dirty pages without writing them back, before its handle
+    /// starts (mainline since the 6.14 punch-hole rework; found by e4fuzz, confirmed on 6.18).
+    U1,
+    /// ext4_find_shared() ignores ext4_get_branch()'s error: after a transient read error of
+    /// an indirect block, punch hole and truncate free blocks outside the range, silently
+    /// (mainline; found by e4fuzz, confirmed on 6.18).
+    U2,
 }
 
 /// What the table says about one bug.
@@ -159,6 +166,18 @@ pub const BUGS: &[BugInfo] = &[
         origin: "thread v1 FIXME",
         oracles: &["deadlock"],
     },
+    BugInfo {
+        bug: Bug::U1,
+        what: "punch hole drops dirty pages unwritten before its handle starts: a commit in between makes nodelalloc blocks durable without their data",
+        origin: "mainline since the 6.14 punch-hole rework (writeback before the drop removed); found by e4fuzz, confirmed on 6.18",
+        oracles: &["stale-data"],
+    },
+    BugInfo {
+        bug: Bug::U2,
+        what: "ext4_find_shared() ignores a failed indirect-block read: after a transient read error, punch hole and truncate free blocks outside the range and record nothing",
+        origin: "mainline (ext4_find_shared() drops ext4_get_branch()'s error); found by e4fuzz, confirmed on 6.18",
+        oracles: &["data-loss"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -181,7 +200,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 18] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -198,6 +217,8 @@ impl Bug {
         Bug::T2,
         Bug::T3,
         Bug::T4,
+        Bug::U1,
+        Bug::U2,
     ];
 
     /// The stable id (`"S1"` …).
@@ -219,6 +240,8 @@ impl Bug {
             Bug::T2 => "T2",
             Bug::T3 => "T3",
             Bug::T4 => "T4",
+            Bug::U1 => "U1",
+            Bug::U2 => "U2",
         }
     }
 
@@ -304,7 +327,7 @@ pub struct Profile {
 /// Every profile. `fixed` is the default.
 pub const PROFILES: &[Profile] = &[
     Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
-    Profile { name: "mainline", bugs: BugSet(1 << 12), eagain_retries: 0, what: "today's fs/ext4/migrate.c: the cleanup overwrites the error (S17), no retry" },
+    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2)" },
     Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
     Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
     Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
@@ -337,7 +360,7 @@ mod tests {
         assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
         assert_eq!(
             Profile::by_name("mainline").unwrap().bugs,
-            BugSet::of(&[Bug::S17])
+            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2])
         );
         assert_eq!(
             Profile::by_name("thread-v1").unwrap().bugs,

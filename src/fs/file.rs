@@ -301,22 +301,47 @@ impl Fs {
         Ok(())
     }
 
-    /// Model of ext4_punch_hole(): zero the partial blocks at both ends and free the whole
-    /// blocks in between. `i_size` does not change.
-    pub fn punch_hole(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
+    /// The byte range `[off, end)` ext4_punch_hole() works on, or `None` when there is
+    /// nothing to punch. The range ends at `i_size`, and at the latest one block before the
+    /// last block a block map can address (max_length = s_bitmap_maxbytes - blocksize), so the
+    /// page cache and ext4_ind_remove_space() agree on the last block (kept, data and all).
+    fn punch_span(&mut self, ino: Ino, off: u64, len: u64) -> Result<Option<(u64, u64)>> {
         self.check_writable()?;
         self.iget(ino)?;
         self.check_regular(ino)?;
         let size = self.inode(ino).raw.i_size;
-        let bs = u64::from(self.block_size());
-        // As ext4_punch_hole(): the range ends at the latest one block before the last block a
-        // block map can address (max_length = s_bitmap_maxbytes - blocksize), so the page
-        // cache and ext4_ind_remove_space() agree on the last block (kept, data and all).
-        let max_length = max_file_size(self.block_size(), false) - bs;
+        let max_length = max_file_size(self.block_size(), false) - u64::from(self.block_size());
         let end = off.saturating_add(len).min(size).min(max_length);
-        if off >= end {
+        Ok((off < end).then_some((off, end)))
+    }
+
+    /// The blocks wholly inside the punch range of `[off, off+len)` (empty if none).
+    pub fn punch_full_blocks(&mut self, ino: Ino, off: u64, len: u64) -> Result<(Lblk, Lblk)> {
+        let bs = u64::from(self.block_size());
+        Ok(match self.punch_span(ino, off, len)? {
+            Some((off, end)) if off.div_ceil(bs) < end / bs => {
+                (Lblk(off.div_ceil(bs) as u32), Lblk((end / bs) as u32))
+            }
+            _ => (Lblk(0), Lblk(0)),
+        })
+    }
+
+    /// Model of truncate_pagecache_range() as ext4_punch_hole() calls it, before its handle
+    /// starts: drop the cached pages of the blocks wholly inside the punch range, dirty or not.
+    pub fn punch_drop_pages(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
+        let (s, e) = self.punch_full_blocks(ino, off, len)?;
+        self.pages.truncate(ino, s, e);
+        Ok(())
+    }
+
+    /// Model of ext4_punch_hole()'s handle: zero the partial blocks at both ends and free the
+    /// whole blocks in between (their pages are dropped here too, if the caller has not
+    /// already: [`Fs::punch_drop_pages`]). `i_size` does not change.
+    pub fn punch_hole(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
+        let Some((off, end)) = self.punch_span(ino, off, len)? else {
             return Ok(());
-        }
+        };
+        let bs = u64::from(self.block_size());
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
             let first_full = off.div_ceil(bs);

@@ -90,6 +90,13 @@ pub fn i_data_sem(ino: Ino) -> LockId {
     LockId::IDataSem(ino.0)
 }
 
+/// `mapping->invalidate_lock` of `ino` (`filemap_invalidate_lock()`): punch hole holds it for
+/// write from its page-cache drop to the end of its handle, so no page fault brings a page of
+/// the range back; `page_mkwrite` takes it for read.
+pub fn invalidate_lock(ino: Ino) -> LockId {
+    LockId::Custom("invalidate_lock", u64::from(ino.0))
+}
+
 /// `i_rwsem` of `ino` (`inode_lock()`).
 pub fn i_rwsem(ino: Ino) -> LockId {
     LockId::IRwsem(ino.0)

@@ -3,10 +3,11 @@
 //!
 //! | op | locks | kernel |
 //! |---|---|---|
-//! | [`page_mkwrite`] | `mmap_lock`(r) → [T4: `i_rwsem`] → handle → page → `i_data_sem`(w) | ext4_page_mkwrite() (nodelalloc: allocates a hole) |
+//! | [`page_mkwrite`] | `mmap_lock`(r) → [T4: `i_rwsem`] → `invalidate_lock`(r) → handle → page → `i_data_sem`(w) | ext4_page_mkwrite() (nodelalloc: allocates a hole) |
 //! | [`write`](fn@write) | `i_rwsem` → per block: `mmap_lock`(r) fault-in, handle, page, `i_data_sem`(w) | generic_perform_write() + ext4_write_begin/end() |
 //! | [`read`], [`fiemap`] | `i_data_sem`(r) around each lookup | ext4_map_blocks() without CREATE |
-//! | [`truncate`], [`punch`] | `i_rwsem` → handle → `i_data_sem`(w) | ext4_setattr(), ext4_punch_hole() |
+//! | [`truncate`] | `i_rwsem` → handle → `i_data_sem`(w) | ext4_setattr() |
+//! | [`punch`] | `i_rwsem` → `invalidate_lock`(w) → [writeback] → page-cache drop → handle → `i_data_sem`(w) | ext4_punch_hole() |
 //! | [`writeback`] | `s_writepages_rwsem`(r) → per dirty page `i_data_sem`(r) | ext4_writepages() |
 //! | [`fsync`] | writeback, then the commit (`jbd2_handle` for write) | ext4_sync_file() |
 //! | [`mmap`] | `mmap_lock`(w) | mmap(2) / munmap(2) |
@@ -25,7 +26,9 @@ use crate::format::inode::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::fs::file::{max_file_size, WRITE_CREDITS};
 use crate::fs::map::{MapFlags, MapResult};
 use crate::fs::Fs;
-use crate::ops::locks::{i_data_sem, i_rwsem, journal_commit, journal_start, journal_stop};
+use crate::ops::locks::{
+    i_data_sem, i_rwsem, invalidate_lock, journal_commit, journal_start, journal_stop,
+};
 use crate::profile::Bug;
 use crate::sched::{Cx, LockGuard, LockId, Mode};
 use crate::units::{Ino, Lblk};
@@ -46,6 +49,7 @@ pub async fn page_mkwrite(cx: &Cx<Fs>, ino: Ino, off: u64, data: &[u8]) -> Resul
     if cx.with(|fs| fs.bugs.has(Bug::T4)) {
         held.push(cx.lock(i_rwsem(ino), Mode::Write).await);
     }
+    held.push(cx.lock(invalidate_lock(ino), Mode::Read).await);
     let r = mkwrite_locked(cx, ino, off, data).await;
     release_all(cx, held).await;
     r
@@ -256,13 +260,38 @@ pub async fn truncate(cx: &Cx<Fs>, ino: Ino, size: u64) -> Result<()> {
     r
 }
 
-/// Model of ext4_punch_hole(): `i_rwsem` → handle → `i_data_sem`(w) around the engine's
-/// punch.
+/// Model of ext4_punch_hole(): under `i_rwsem` and `invalidate_lock` (write), drop the pages
+/// of the whole blocks in the range (ext4_truncate_page_cache_block_range()), then start the
+/// handle (a yield point: a commit another thread is waiting for lands here) and free the
+/// blocks under `i_data_sem`(w).
+///
+/// Mainline (U1) drops the pages, dirty or not, without writing them back: a commit between
+/// the drop and the handle makes blocks that nodelalloc allocated in the running transaction
+/// durable without their data, and a crash before the punch commits shows their old bytes.
+/// Without U1 the range is first written back (filemap_write_and_wait_range(), as
+/// ext4_punch_hole() did before 6.14), here under both locks, so no store can dirty a page of
+/// the range again before the drop.
 pub async fn punch(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<()> {
     let rw = cx.lock(i_rwsem(ino), Mode::Write).await;
-    let r = with_data_sem_w(cx, ino, move |fs| fs.punch_hole(ino, off, len)).await;
+    let inv = cx.lock(invalidate_lock(ino), Mode::Write).await;
+    let r = punch_locked(cx, ino, off, len).await;
+    cx.unlock(inv).await;
     cx.unlock(rw).await;
     r
+}
+
+async fn punch_locked(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<()> {
+    if !cx.with(|fs| fs.bugs.has(Bug::U1)) {
+        let (s, e) = cx.with(|fs| fs.punch_full_blocks(ino, off, len))?;
+        if s < e {
+            let wp = cx.lock(LockId::WritepagesRwsem, Mode::Read).await;
+            let r = writeback_pages(cx, ino, s..e).await;
+            cx.unlock(wp).await;
+            r?;
+        }
+    }
+    cx.with(|fs| fs.punch_drop_pages(ino, off, len))?;
+    with_data_sem_w(cx, ino, move |fs| fs.punch_hole(ino, off, len)).await
 }
 
 /// A handle (the engine call starts its own) with `i_data_sem` (write) inside it.
@@ -290,7 +319,13 @@ pub async fn writeback(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
 }
 
 async fn writeback_locked(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
-    let dirty = cx.with(|fs| fs.pages.dirty_pages_of(ino));
+    writeback_pages(cx, ino, Lblk(0)..Lblk(u32::MAX)).await
+}
+
+/// Write back the dirty pages of `ino` in `range`, each looked up and written to its block.
+async fn writeback_pages(cx: &Cx<Fs>, ino: Ino, range: std::ops::Range<Lblk>) -> Result<()> {
+    let mut dirty = cx.with(|fs| fs.pages.dirty_pages_of(ino));
+    dirty.retain(|(l, _)| range.contains(l));
     for (lblk, id) in dirty {
         let m = map_lookup(cx, ino, lblk, 1).await?;
         cx.with(|fs| {

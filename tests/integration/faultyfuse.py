@@ -4,10 +4,18 @@ byte range: a loop device on it gives the real kernel a one-block read error (no
 device-mapper needed). Raw FUSE protocol over /dev/fuse, single-threaded, direct I/O.
 
 usage: faultyfuse.py IMAGE MOUNTPOINT CTLFILE
-  CTLFILE, if it exists, holds "START END" (bytes): reads overlapping it fail with EIO.
-  On SIGTERM (or unmount) the image is written back to IMAGE.
+  CTLFILE, if it exists, holds either
+    "START END" (bytes): reads overlapping it fail with EIO;
+    "fail-once START END": the next read overlapping it fails, and the file is removed; or
+    "delay-write BYTE SECS": the next write whose data starts with BYTE (decimal) is held
+    SECS seconds before it lands (the whole server waits: every other request queues), and
+    the file is removed.
+  On SIGTERM (or unmount) the image is written back to IMAGE, and every write and flush the
+  server saw, in order, to IMAGE.wlog: per write "<QI" offset, length, then the data; a flush
+  (FSYNC) is offset 0, length 0xFFFFFFFF. Each prefix of the log is a state the device could
+  be in after a power failure (a crash-prefix log, as dm-log-writes keeps).
 """
-import ctypes, errno, os, signal, struct, sys
+import ctypes, errno, os, signal, struct, sys, time
 
 IMG, MNT, CTL = sys.argv[1], sys.argv[2], sys.argv[3]
 data = bytearray(open(IMG, 'rb').read())
@@ -20,8 +28,11 @@ opts = f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()
 if libc.mount(b'faultyfuse', MNT.encode(), b'fuse', 0, opts) != 0:
     sys.exit(f'mount: {os.strerror(ctypes.get_errno())}')
 
+WLOG = []
+
 def save(*_):
     open(IMG, 'wb').write(data)
+    open(IMG + '.wlog', 'wb').write(b''.join(WLOG))
     sys.exit(0)
 signal.signal(signal.SIGTERM, save)
 
@@ -35,12 +46,30 @@ def attr(node):
     return struct.pack('<QQQQQQIIIIIIIIII', node, size, (size + 511) // 512, 0, 0, 0, 0, 0, 0,
                        mode, nlink, 0, 0, 0, 4096, 0)
 
-def failing(off, size):
+def ctl():
     try:
-        start, end = map(int, open(CTL).read().split())
-    except (OSError, ValueError):
+        return open(CTL).read().split()
+    except OSError:
+        return []
+
+def failing(off, size):
+    c = ctl()
+    once = c[:1] == ['fail-once']
+    try:
+        start, end = map(int, c[1:] if once else c)
+    except ValueError:
         return False
-    return off < end and start < off + size
+    hit = off < end and start < off + size
+    if hit and once:
+        os.remove(CTL)
+    return hit
+
+def write_delay(payload):
+    c = ctl()
+    if len(c) == 3 and c[0] == 'delay-write' and payload[:1] == bytes([int(c[1])]):
+        os.remove(CTL)
+        return float(c[2])
+    return 0
 
 def reply(unique, err=0, body=b''):
     os.write(fd, struct.pack('<IiQ', 16 + len(body), -err, unique) + body)
@@ -80,9 +109,13 @@ while True:
     elif op == 16:  # WRITE
         fh, off, size = struct.unpack_from('<QQI', arg)
         payload = arg[40:40 + size]
+        time.sleep(write_delay(payload))
         data[off:off + len(payload)] = payload
+        WLOG.append(struct.pack('<QI', off, len(payload)) + bytes(payload))
         reply(unique, 0, struct.pack('<II', len(payload), 0))
     elif op in (18, 20, 25, 29):  # RELEASE, FSYNC, FLUSH, RELEASEDIR
+        if op == 20:
+            WLOG.append(struct.pack('<QI', 0, 0xFFFFFFFF))
         reply(unique)
     elif op == 36:  # INTERRUPT: no reply
         pass

@@ -11,17 +11,22 @@
 //! stale-data finding the kernel does not have). A truncate into the IND range goes the same
 //! way; a write that must map through the unreadable block fails with EIO and records nothing.
 //!
+//! A punch whose IND block read fails once (a transient error) shows seeded bug U2 on the
+//! kernel: ext4_find_shared() ignores the error and takes the IND subtree for the part to
+//! free, the next read succeeds, and a block before the range is freed with nothing recorded.
+//! The engine runs with the `mainline` switches (U2 on) for these comparisons.
+//!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
+use crate::fuse::{unavailable, Served};
 use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen};
 use e4fuzz::format::superblock::EXT4_ERROR_FS;
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::harness::template::template;
-use e4fuzz::oracle::kernel::{self, host};
+use e4fuzz::oracle::kernel::host;
 use e4fuzz::scenario::{FileSetup, Geometry};
 use e4fuzz::{Ino, Pblk};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 
 /// The write (lblk 504395, under the DIND) and the punch (lblk 326 up, IND and DIND ranges).
 const WRITE_AT: u64 = 2_066_005_892;
@@ -44,32 +49,6 @@ fn setup() -> Vec<FileSetup> {
         indirect: true,
         writes: vec![(4_034_560, 1, 74), (4_299_202_560, 1, 193)],
     }]
-}
-
-/// Why the test cannot run here, if it cannot.
-fn unavailable() -> Option<String> {
-    if let Err(why) = kernel::available() {
-        return Some(format!("kernel oracle unavailable: {why}"));
-    }
-    if !Path::new("/dev/fuse").exists() {
-        return Some("no /dev/fuse".into());
-    }
-    for (tool, arg) in [("python3", "--version"), ("fallocate", "--version")] {
-        if host::run(tool, &[arg]).map_or(true, |o| !o.status.success()) {
-            return Some(format!("no {tool}"));
-        }
-    }
-    // A FUSE mount may still be refused (a container's policy): try one.
-    let scratch = host::Scratch::new("fuse-probe").ok()?;
-    let img = scratch.path("probe.img");
-    std::fs::write(&img, [0u8; 4096]).ok()?;
-    match Served::start(&img, &scratch.path("fuse"), &scratch.path("ctl")) {
-        Ok(served) => {
-            served.stop();
-            None
-        }
-        Err(why) => Some(why),
-    }
 }
 
 /// What the comparison looks at: f2's mapping, its `i_blocks`, whether errors are recorded,
@@ -110,14 +89,15 @@ fn fail_reads(fs: &mut Fs, blk: Option<Pblk>) {
     });
 }
 
-/// Run `op` on f2 of `before` on the engine (it sets its own faults), then unmount: the
-/// image file.
+/// Run `op` on f2 of `before` on the engine with the `mainline` profile's switches (the
+/// kernel's behaviour, U2 included; it sets its own faults), then unmount: the image file.
 fn on_engine(
     before: &e4fuzz::dev::Disk,
     scratch: &host::Scratch,
     op: impl FnOnce(&mut Fs, Ino),
 ) -> PathBuf {
     let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+    fs.bugs = e4fuzz::profile::Profile::by_name("mainline").unwrap().bugs;
     let ino = fs.resolve("/f2").expect("f2");
     op(&mut fs, ino);
     fail_reads(&mut fs, None);
@@ -126,87 +106,14 @@ fn on_engine(
     path
 }
 
-/// The FUSE server and its mount, undone on drop.
-struct Served {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Served {
-    fn start(image: &Path, dir: &Path, ctl: &Path) -> Result<Served, String> {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/integration/faultyfuse.py"
-        );
-        let child = Command::new("python3")
-            .args([script, &image.to_string_lossy(), &dir.to_string_lossy()])
-            .arg(ctl)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("python3: {e}"))?;
-        let mut served = Served {
-            child,
-            dir: dir.to_path_buf(),
-        };
-        for _ in 0..100 {
-            if dir.join("img").exists() {
-                return Ok(served);
-            }
-            if let Ok(Some(_)) = served.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = served.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return Err(format!("the FUSE server exited: {}", err.trim()));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Err("the FUSE server did not come up".into())
-    }
-
-    /// Unmount; the server writes the image back and exits. The loop device lets go of the
-    /// file a moment after its detach, so a busy unmount is retried; a server that does not
-    /// exit within 10 s is killed (the image is then not written back, and the comparison
-    /// fails rather than the test hanging).
-    fn stop(mut self) {
-        let d = self.dir.to_string_lossy().into_owned();
-        let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
-        let unmounted = (0..100).any(|_| {
-            let ok = host::run("umount", &[&d]).is_ok_and(|o| o.status.success());
-            if !ok {
-                pause();
-            }
-            ok
-        });
-        if !unmounted {
-            let _ = host::run("umount", &["-l", &d]);
-        }
-        for _ in 0..500 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            pause();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let d = self.dir.to_string_lossy().into_owned();
-        if host::run("umount", &[&d]).is_ok_and(|o| !o.status.success()) {
-            let _ = host::run("umount", &["-l", &d]);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The template, f2's IND block, and a scratch directory.
 fn prepare() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
-    let before = template(&geometry(), &setup()).expect("template");
+    prepare_with(setup())
+}
+
+/// [`prepare`] for another setup.
+fn prepare_with(setup: Vec<FileSetup>) -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
+    let before = template(&geometry(), &setup).expect("template");
     let ind = {
         let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
         let ino: Ino = fs.resolve("/f2").unwrap();
@@ -215,14 +122,25 @@ fn prepare() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
     (before, ind, host::Scratch::new("eio").unwrap())
 }
 
+/// Which reads of the IND block fail on the kernel side.
+#[derive(Clone, Copy)]
+enum Fail {
+    /// None.
+    Off,
+    /// Every one.
+    Always,
+    /// The next one only (a transient error).
+    Once,
+}
+
 /// Run `ops` on the real kernel: `before` (vetted) served by faultyfuse.py, loop-mounted
-/// `nodelalloc`; `ops` gets f2's host path and a function that makes reads of `ind` fail
-/// (true) or succeed (false). Returns the image file after the unmount.
+/// `nodelalloc`; `ops` gets f2's host path and a function that sets which reads of `ind`
+/// fail. Returns the image file after the unmount.
 fn on_kernel(
     before: &e4fuzz::dev::Disk,
     ind: Pblk,
     scratch: &host::Scratch,
-    ops: impl FnOnce(&Path, &dyn Fn(bool)),
+    ops: impl FnOnce(&Path, &dyn Fn(Fail)),
 ) -> PathBuf {
     let image = scratch.path("kernel.img");
     before.save(&image).unwrap();
@@ -233,11 +151,13 @@ fn on_kernel(
         let at = vetted.served_at(&scratch.path("fuse").join("img"));
         let m = host::Mounted::with_options(&at, &scratch.path("mnt"), "nodelalloc,data=ordered")
             .expect("mount");
-        let fail = |on: bool| match on {
-            true => {
-                std::fs::write(&ctl, format!("{} {}", ind.0 * 4096, (ind.0 + 1) * 4096)).unwrap()
+        let range = format!("{} {}", ind.0 * 4096, (ind.0 + 1) * 4096);
+        let fail = |how: Fail| match how {
+            Fail::Always => std::fs::write(&ctl, &range).unwrap(),
+            Fail::Once => std::fs::write(&ctl, format!("fail-once {range}")).unwrap(),
+            Fail::Off => {
+                let _ = std::fs::remove_file(&ctl);
             }
-            false => std::fs::remove_file(&ctl).unwrap(),
         };
         ops(&m.path("/f2"), &fail);
         m.umount().expect("umount");
@@ -263,14 +183,14 @@ fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         std::os::unix::fs::FileExt::write_at(&f, &[0xab], WRITE_AT).unwrap();
         drop(f);
-        fail(true);
+        fail(Fail::Always);
         let (off, len) = (PUNCH.0.to_string(), PUNCH.1.to_string());
         let punch = host::run(
             "fallocate",
             &["-p", "-o", &off, "-l", &len, &f2.to_string_lossy()],
         )
         .unwrap();
-        fail(false);
+        fail(Fail::Off);
         assert!(
             punch.status.success(),
             "the kernel's punch fails: {}",
@@ -314,9 +234,9 @@ fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothi
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
-        fail(true);
+        fail(Fail::Always);
         let r = std::os::unix::fs::FileExt::write_at(&f, &[0xab], at);
-        fail(false);
+        fail(Fail::Off);
         let e = r.expect_err("the kernel's write fails");
         assert_eq!(e.raw_os_error(), Some(5), "EIO: {e}");
     });
@@ -344,9 +264,9 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
-        fail(true);
+        fail(Fail::Always);
         let r = f.set_len(size);
-        fail(false);
+        fail(Fail::Off);
         r.expect("the kernel's truncate succeeds");
     });
     let kernel = outcome(&image);
@@ -356,4 +276,73 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
     );
     assert!(kernel.map.is_empty(), "{kernel:?}");
     assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// A punch inside the IND range whose first read of the IND block fails and whose next one
+/// succeeds (a transient error). The kernel's ext4_find_shared() ignores the failed
+/// ext4_get_branch() and takes the whole IND subtree for the part to free; the second read in
+/// ext4_free_branches() succeeds, so every block under the IND goes, before and after the
+/// range too, and nothing is recorded.
+#[test]
+fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
+    let test = "kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once";
+    if let Some(why) = unavailable() {
+        eprintln!("SKIP {test}: {why}");
+        return;
+    }
+    // f2 also has lblk 100, under the IND block and before the range; nothing reads the IND
+    // block before the punch (on the kernel, a fresh mount has it uncached).
+    let mut files = setup();
+    files[0].writes.push((100 * 4096, 1, 75));
+    let (before, ind, scratch) = prepare_with(files);
+    let (off, len) = (326 * 4096, (900 - 326) * 4096);
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fs.dev.set_fault_plan(FaultPlan {
+            rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind))],
+            crash_at_write: None,
+        });
+        fs.punch_hole(ino, off, len).expect("the punch succeeds");
+    });
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        fail(Fail::Once);
+        let (o, l) = (off.to_string(), len.to_string());
+        let punch = host::run(
+            "fallocate",
+            &["-p", "-o", &o, "-l", &l, &f2.to_string_lossy()],
+        )
+        .unwrap();
+        fail(Fail::Off);
+        assert!(punch.status.success(), "{}", host::text(&punch));
+    });
+    let kernel = outcome(&image);
+    assert!(
+        !kernel.errors && kernel.bitmap_differences.is_empty(),
+        "nothing recorded, the bitmaps agree: {kernel:?}"
+    );
+    assert!(
+        kernel.map.iter().all(|&(l, _, _)| l != 100),
+        "lblk 100, before the range, is gone: {kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// The same punch on the default engine (without U2): the failed read fails the punch, and
+/// nothing outside the range is freed.
+#[test]
+fn without_u2_a_transient_indirect_read_error_fails_the_punch_and_frees_nothing() {
+    let mut files = setup();
+    files[0].writes.push((100 * 4096, 1, 75));
+    let (before, ind, _scratch) = prepare_with(files);
+    let mut fs = Fs::mount(before, MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").unwrap();
+    let map_before = fs.peek_map(ino).unwrap();
+    fs.dev.set_fault_plan(FaultPlan {
+        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind))],
+        crash_at_write: None,
+    });
+    let err = fs
+        .punch_hole(ino, 326 * 4096, (900 - 326) * 4096)
+        .unwrap_err();
+    assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
+    assert_eq!(fs.peek_map(ino).unwrap(), map_before);
 }

@@ -194,7 +194,11 @@ fn kernel_chattr_e_agrees_with_e4fuzz_migrate() {
     assert_e2fsck_clean(&b);
     for ((p, _), old) in shapes.iter().zip(&before) {
         let ex_a = debugfs_ex(&a, p);
-        assert!(!ex_a.is_empty(), "{p}: the kernel's tree has extents");
+        assert!(
+            !ex_a.is_empty(),
+            "{p}: the kernel's tree has extents; debugfs stat:\n{}",
+            debugfs(&a, false, &[&format!("stat {p}")])
+        );
         assert_eq!(
             ex_a,
             debugfs_ex(&b, p),

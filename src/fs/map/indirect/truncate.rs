@@ -20,6 +20,7 @@ use crate::format::inode as fino;
 use crate::format::superblock as sbf;
 use crate::fs::map::indirect::{block_to_path, max_bitmap_blocks, Chain};
 use crate::fs::{Fs, Handle};
+use crate::profile::Bug;
 use crate::units::{Ino, Lblk, Pblk};
 
 /// `EXT4_RESERVE_TRANS_BLOCKS`: credits a truncate step must have left before it goes on.
@@ -131,15 +132,19 @@ impl Fs {
     ///
     /// The top is not detached here (the kernel's `#if 0`): the caller clears its pointer.
     ///
-    /// The kernel ignores ext4_get_branch()'s error here: a chain cut short by a block that
-    /// cannot be read (or fails its check) ends at the link pointing to that block, which is
-    /// then treated as the top of a branch to free whole (`Fs::shared_branch`).
+    /// The kernel ignores ext4_get_branch()'s error here (seeded bug U2, mainline): a chain
+    /// cut short by a block that cannot be read (or fails its check) ends at the link pointing
+    /// to that block, which is then treated as the top of a branch to free whole
+    /// (`Fs::shared_branch`). If the next read of that block succeeds (a transient error),
+    /// ext4_free_branches() frees every block under it, before the cut too, and nothing is
+    /// recorded (tests/integration/kernel_eio.rs shows it on the kernel). Without U2 the
+    /// error is returned and nothing is freed.
     pub fn find_shared(&mut self, ino: Ino, depth: usize, offsets: &[usize; 4]) -> Result<Shared> {
         let mut k = depth;
         while k > 1 && offsets[k - 1] == 0 {
             k -= 1;
         }
-        let (mut chain, partial) = self.shared_branch(ino, k, offsets);
+        let (mut chain, partial) = self.shared_branch(ino, k, offsets)?;
         let partial = partial.unwrap_or(k - 1);
         let at = chain[partial];
         if at.key == 0 && self.ind_ptr(ino, at.bh, at.p)? != 0 {
@@ -168,27 +173,29 @@ impl Fs {
         })
     }
 
-    /// ext4_get_branch() as ext4_find_shared() uses it, ignoring its error: the chain down
-    /// `depth` links, `partial` as in [`Fs::get_branch`], except that a link whose block cannot
-    /// be read, or fails its check, ends the chain (`partial` is that link, its key non-zero).
+    /// ext4_get_branch() as ext4_find_shared() uses it: the chain down `depth` links,
+    /// `partial` as in [`Fs::get_branch`]. With U2 (mainline) its error is ignored: a link whose
+    /// block cannot be read, or fails its check, ends the chain (`partial` is that link, its
+    /// key non-zero). Without U2 the error is returned.
     fn shared_branch(
         &mut self,
         ino: Ino,
         depth: usize,
         offsets: &[usize; 4],
-    ) -> (Chain, Option<usize>) {
+    ) -> Result<(Chain, Option<usize>)> {
         let mut chain = self.chain_root(ino, offsets[0]);
         for i in 1..depth {
             if chain[i - 1].key == 0 {
-                return (chain, Some(i - 1));
+                return Ok((chain, Some(i - 1)));
             }
             match self.chain_link(ino, chain[i - 1].key, offsets[i]) {
                 Ok(link) => chain[i] = link,
-                Err(_) => return (chain, Some(i - 1)),
+                Err(_) if self.bugs.has(Bug::U2) => return Ok((chain, Some(i - 1))),
+                Err(e) => return Err(e),
             }
         }
         let partial = (chain[depth - 1].key == 0).then_some(depth - 1);
-        (chain, partial)
+        Ok((chain, partial))
     }
 
     /// Model of ext4_clear_blocks(): zero pointers `first..last` of `bh` (or of `i_data`) and
