@@ -319,11 +319,15 @@ pub async fn writeback(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
 }
 
 async fn writeback_locked(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
-    writeback_pages(cx, ino, Lblk(0)..Lblk(u32::MAX)).await
+    writeback_pages(cx, ino, ..).await
 }
 
 /// Write back the dirty pages of `ino` in `range`, each looked up and written to its block.
-async fn writeback_pages(cx: &Cx<Fs>, ino: Ino, range: std::ops::Range<Lblk>) -> Result<()> {
+async fn writeback_pages(
+    cx: &Cx<Fs>,
+    ino: Ino,
+    range: impl std::ops::RangeBounds<Lblk>,
+) -> Result<()> {
     let mut dirty = cx.with(|fs| fs.pages.dirty_pages_of(ino));
     dirty.retain(|(l, _)| range.contains(l));
     for (lblk, id) in dirty {
