@@ -326,17 +326,9 @@ impl Fs {
         })
     }
 
-    /// Model of truncate_pagecache_range() as ext4_punch_hole() calls it, before its handle
-    /// starts: drop the cached pages of the blocks wholly inside the punch range, dirty or not.
-    pub fn punch_drop_pages(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
-        let (s, e) = self.punch_full_blocks(ino, off, len)?;
-        self.pages.truncate(ino, s, e);
-        Ok(())
-    }
-
     /// Model of ext4_punch_hole()'s handle: zero the partial blocks at both ends and free the
     /// whole blocks in between (their pages are dropped here too, if the caller has not
-    /// already: [`Fs::punch_drop_pages`]). `i_size` does not change.
+    /// already: `ops::paths::punch`). `i_size` does not change.
     pub fn punch_hole(&mut self, ino: Ino, off: u64, len: u64) -> Result<()> {
         let Some((off, end)) = self.punch_span(ino, off, len)? else {
             return Ok(());

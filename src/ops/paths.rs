@@ -281,16 +281,15 @@ pub async fn punch(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<()> {
 }
 
 async fn punch_locked(cx: &Cx<Fs>, ino: Ino, off: u64, len: u64) -> Result<()> {
-    if !cx.with(|fs| fs.bugs.has(Bug::U1)) {
-        let (s, e) = cx.with(|fs| fs.punch_full_blocks(ino, off, len))?;
-        if s < e {
-            let wp = cx.lock(LockId::WritepagesRwsem, Mode::Read).await;
-            let r = writeback_pages(cx, ino, s..e).await;
-            cx.unlock(wp).await;
-            r?;
-        }
+    let (s, e) = cx.with(|fs| fs.punch_full_blocks(ino, off, len))?;
+    if s < e && !cx.with(|fs| fs.bugs.has(Bug::U1)) {
+        let wp = cx.lock(LockId::WritepagesRwsem, Mode::Read).await;
+        let r = writeback_pages(cx, ino, s..e).await;
+        cx.unlock(wp).await;
+        r?;
     }
-    cx.with(|fs| fs.punch_drop_pages(ino, off, len))?;
+    // truncate_pagecache_range() of the whole blocks, dirty pages or not.
+    cx.with(|fs| fs.pages.truncate(ino, s, e));
     with_data_sem_w(cx, ino, move |fs| fs.punch_hole(ino, off, len)).await
 }
 

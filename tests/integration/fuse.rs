@@ -6,8 +6,19 @@ use e4fuzz::oracle::kernel::{self, host};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+/// Whether `test` cannot run here; if so, says why on stderr ("SKIP test: reason").
+pub fn skipped(test: &str) -> bool {
+    match unavailable() {
+        Some(why) => {
+            eprintln!("SKIP {test}: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
 /// Why the test cannot run here, if it cannot.
-pub fn unavailable() -> Option<String> {
+fn unavailable() -> Option<String> {
     if let Err(why) = kernel::available() {
         return Some(format!("kernel oracle unavailable: {why}"));
     }

@@ -18,7 +18,7 @@
 //!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
-use crate::fuse::{unavailable, Served};
+use crate::fuse::{skipped, Served};
 use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen};
 use e4fuzz::format::superblock::EXT4_ERROR_FS;
 use e4fuzz::fs::{Fs, MountOpts};
@@ -78,13 +78,16 @@ fn outcome(img: &Path) -> Outcome {
     }
 }
 
-/// Make every read of `blk` fail (`Some`), or none (`None`).
-fn fail_reads(fs: &mut Fs, blk: Option<Pblk>) {
+/// Which reads of `blk` fail on the engine side (as [`Fail`] on the kernel side).
+fn fail_reads(fs: &mut Fs, blk: Pblk, how: Fail) {
+    let rule = FaultRule::new(FaultOp::Read, FaultWhen::Block(blk));
+    let rules = match how {
+        Fail::Off => vec![],
+        Fail::Always => vec![rule.sticky()],
+        Fail::Once => vec![rule],
+    };
     fs.dev.set_fault_plan(FaultPlan {
-        rules: blk
-            .map(|b| FaultRule::new(FaultOp::Read, FaultWhen::Block(b)).sticky())
-            .into_iter()
-            .collect(),
+        rules,
         crash_at_write: None,
     });
 }
@@ -100,7 +103,7 @@ fn on_engine(
     fs.bugs = e4fuzz::profile::Profile::by_name("mainline").unwrap().bugs;
     let ino = fs.resolve("/f2").expect("f2");
     op(&mut fs, ino);
-    fail_reads(&mut fs, None);
+    fs.dev.set_fault_plan(FaultPlan::none());
     let path = scratch.path("ours.img");
     fs.unmount().expect("unmount").save(&path).unwrap();
     path
@@ -168,14 +171,13 @@ fn on_kernel(
 
 #[test]
 fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block: {why}");
+    if skipped("kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block") {
         return;
     }
     let (before, ind, scratch) = prepare();
     let ours_img = on_engine(&before, &scratch, |fs, ino| {
         fs.write_file(ino, WRITE_AT, &[0xab]).expect("write");
-        fail_reads(fs, Some(ind));
+        fail_reads(fs, ind, Fail::Always);
         fs.punch_hole(ino, PUNCH.0, PUNCH.1)
             .expect("the punch succeeds, as the kernel's does");
     });
@@ -220,15 +222,13 @@ fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
 /// punch — nothing is recorded: ext4_get_branch() returns the error without ext4_error().
 #[test]
 fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothing() {
-    let test = "kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothing";
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP {test}: {why}");
+    if skipped("kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothing") {
         return;
     }
     let (before, ind, scratch) = prepare();
     let at = 986 * 4096; // lblk 986, under the IND block
     let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, Some(ind));
+        fail_reads(fs, ind, Fail::Always);
         let err = fs.write_file(ino, at, &[0xab]).unwrap_err();
         assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
     });
@@ -250,15 +250,13 @@ fn kernel_agrees_that_a_write_through_an_unreadable_indirect_block_records_nothi
 /// DIND goes), and the truncate succeeds.
 #[test]
 fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
-    let test = "kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block";
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP {test}: {why}");
+    if skipped("kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block") {
         return;
     }
     let (before, ind, scratch) = prepare();
     let size = 326 * 4096;
     let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, Some(ind));
+        fail_reads(fs, ind, Fail::Always);
         fs.truncate_file(ino, size)
             .expect("the truncate succeeds, as the kernel's does");
     });
@@ -285,9 +283,7 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
 /// range too, and nothing is recorded.
 #[test]
 fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
-    let test = "kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once";
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP {test}: {why}");
+    if skipped("kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once") {
         return;
     }
     // f2 also has lblk 100, under the IND block and before the range; nothing reads the IND
@@ -297,10 +293,7 @@ fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
     let (before, ind, scratch) = prepare_with(files);
     let (off, len) = (326 * 4096, (900 - 326) * 4096);
     let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fs.dev.set_fault_plan(FaultPlan {
-            rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind))],
-            crash_at_write: None,
-        });
+        fail_reads(fs, ind, Fail::Once);
         fs.punch_hole(ino, off, len).expect("the punch succeeds");
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
@@ -336,10 +329,7 @@ fn without_u2_a_transient_indirect_read_error_fails_the_punch_and_frees_nothing(
     let mut fs = Fs::mount(before, MountOpts::default()).expect("mount");
     let ino = fs.resolve("/f2").unwrap();
     let map_before = fs.peek_map(ino).unwrap();
-    fs.dev.set_fault_plan(FaultPlan {
-        rules: vec![FaultRule::new(FaultOp::Read, FaultWhen::Block(ind))],
-        crash_at_write: None,
-    });
+    fail_reads(&mut fs, ind, Fail::Once);
     let err = fs
         .punch_hole(ino, 326 * 4096, (900 - 326) * 4096)
         .unwrap_err();

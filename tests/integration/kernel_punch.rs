@@ -15,7 +15,7 @@
 //!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
-use crate::fuse::{unavailable, Served};
+use crate::fuse::{skipped, Served};
 use e4fuzz::dev::Disk;
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::harness::pattern::has_poison;
@@ -118,9 +118,7 @@ fn f1_after_recovery(image: &[u8], scratch: &host::Scratch) -> (u64, Vec<(u32, b
 
 #[test]
 fn kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle() {
-    let test = "kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle";
-    if let Some(why) = unavailable() {
-        eprintln!("SKIP {test}: {why}");
+    if skipped("kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle") {
         return;
     }
     let scratch = host::Scratch::new("punch").unwrap();
