@@ -385,10 +385,11 @@ impl Disk {
         self.faults.plan()
     }
 
-    /// Per rule of the installed plan: the block of the first operation it failed (`None`:
-    /// it has not fired, or it first failed a flush).
-    pub fn fault_first_blocks(&self) -> &[Option<Pblk>] {
-        self.faults.first_blocks()
+    /// Per rule of the installed plan: the blocks it failed, in order; only the first one
+    /// unless the rule is [`FaultWhen::FirstEach`](fault::FaultWhen::FirstEach) (empty: it
+    /// has not fired, or it first failed a flush).
+    pub fn fault_failed_blocks(&self) -> Vec<Vec<Pblk>> {
+        self.faults.failed_blocks()
     }
 
     /// Whether the device lost power at its plan's crash point. Permanent.

@@ -9,14 +9,18 @@
 //!
 //! Each rule sees every operation. An operation *matches* a rule when its kind is the rule's
 //! [`FaultOp`], its effective zone is the rule's zone (if any), and for [`FaultWhen::Block`] its
-//! block is that block. A flush has no block and no zone: a rule with a zone or a
-//! [`FaultWhen::Block`] never matches a flush. A matching rule *fires*:
+//! block is that block. A flush has no block and no zone: a rule with a zone, a
+//! [`FaultWhen::Block`] or a [`FaultWhen::FirstEach`] never matches a flush. A matching rule *fires*:
 //!
 //! | `when` | not sticky | sticky |
 //! |---|---|---|
 //! | `Nth(n)` | on the n-th matching op (0-based) | on the n-th and every later matching op |
 //! | `Block(b)` | on the first matching op | on every matching op |
 //! | `Always` | on the first matching op | on every matching op |
+//! | `FirstEach` | on the first matching op of each block | on every matching op |
+//!
+//! `FirstEach` is a flaky device whose retries succeed: every block fails once, the first
+//! time it is touched (`ext4_find_shared()` meeting that on an indirect block is U2).
 //!
 //! The operation fails if any rule fires; a failed operation does not reach the device (no
 //! change, not logged).
@@ -30,6 +34,7 @@
 
 use super::zone::Zone;
 use crate::units::Pblk;
+use std::collections::BTreeSet;
 
 /// The kind of operation a rule targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +56,8 @@ pub enum FaultWhen {
     Block(Pblk),
     /// Any matching operation.
     Always,
+    /// The first matching operation on each block.
+    FirstEach,
 }
 
 /// One fault rule.
@@ -101,6 +108,7 @@ impl FaultRule {
         };
         let block_ok = match self.when {
             FaultWhen::Block(b) => blk == Some(b),
+            FaultWhen::FirstEach => blk.is_some(),
             FaultWhen::Nth(_) | FaultWhen::Always => true,
         };
         self.op == op && zone_ok && block_ok
@@ -163,6 +171,8 @@ pub(crate) struct FaultState {
     fired: Vec<bool>,
     /// Per rule: the block of the first operation it failed (`None`: not fired, or a flush).
     first_block: Vec<Option<Pblk>>,
+    /// Per [`FaultWhen::FirstEach`] rule: the blocks it has failed, and their order.
+    failed: Vec<(BTreeSet<Pblk>, Vec<Pblk>)>,
     /// Writes issued since the plan was installed.
     writes: u64,
 }
@@ -176,6 +186,7 @@ impl FaultState {
             matched: vec![0; n],
             fired: vec![false; n],
             first_block: vec![None; n],
+            failed: vec![(BTreeSet::new(), Vec::new()); n],
             writes: 0,
         }
     }
@@ -185,9 +196,17 @@ impl FaultState {
         &self.plan
     }
 
-    /// Per rule of the plan: the block of the first operation it failed.
-    pub(crate) fn first_blocks(&self) -> &[Option<Pblk>] {
-        &self.first_block
+    /// Per rule of the plan: the blocks it failed, in order (for a [`FaultWhen::FirstEach`]
+    /// rule every one, else the first one).
+    pub(crate) fn failed_blocks(&self) -> Vec<Vec<Pblk>> {
+        let rules = self.plan.rules.iter().zip(&self.first_block);
+        rules
+            .zip(&self.failed)
+            .map(|((r, first), (_, each))| match r.when {
+                FaultWhen::FirstEach => each.clone(),
+                _ => first.iter().copied().collect(),
+            })
+            .collect()
     }
 
     /// Decide the fate of one operation and advance the counters. `blk` is `None` for a flush.
@@ -209,10 +228,17 @@ impl FaultState {
             let due = match rule.when {
                 FaultWhen::Nth(n) => index == n || (rule.sticky && index > n),
                 FaultWhen::Block(_) | FaultWhen::Always => true,
+                FaultWhen::FirstEach => {
+                    rule.sticky || blk.is_some_and(|b| self.failed[i].0.insert(b))
+                }
             };
-            if due && (rule.sticky || !self.fired[i]) {
+            let again = rule.sticky || rule.when == FaultWhen::FirstEach;
+            if due && (again || !self.fired[i]) {
                 if !self.fired[i] {
                     self.first_block[i] = blk;
+                }
+                if let (FaultWhen::FirstEach, Some(b)) = (rule.when, blk) {
+                    self.failed[i].1.push(b);
                 }
                 self.fired[i] = true;
                 fail = true;
@@ -267,6 +293,32 @@ mod tests {
         let mut sticky = once;
         sticky.rules[0].sticky = true;
         assert_eq!(run(sticky, &ops), vec![Pass, Fail, Fail]);
+    }
+
+    #[test]
+    fn first_each_fails_every_block_once() {
+        let plan = FaultPlan::none().with_rule(FaultRule::new(R, FaultWhen::FirstEach));
+        let ops = [
+            (R, Some(7), None),
+            (R, Some(7), None),
+            (R, Some(8), None),
+            (F, None, None),
+            (R, Some(7), None),
+            (R, Some(8), None),
+            (R, Some(9), None),
+        ];
+        assert_eq!(
+            run(plan.clone(), &ops),
+            vec![Fail, Pass, Fail, Pass, Pass, Pass, Fail]
+        );
+        let mut st = FaultState::new(plan);
+        for &(op, b, z) in &ops {
+            st.check(op, b.map(Pblk), z);
+        }
+        assert_eq!(st.failed_blocks(), [vec![Pblk(7), Pblk(8), Pblk(9)]]);
+        let mut sticky = FaultPlan::none().with_rule(FaultRule::new(R, FaultWhen::FirstEach));
+        sticky.rules[0].sticky = true;
+        assert_eq!(run(sticky, &ops[..3]), vec![Fail, Fail, Fail]);
     }
 
     #[test]

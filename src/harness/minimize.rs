@@ -17,8 +17,8 @@
 //!    then with the schedule as it is;
 //! 2. drop a setup file; drop a setup write;
 //! 3. pin a fault rule that fails the n-th matching operation to the block that operation
-//!    touched (`nth:N` → `block:B`, from
-//!    [`Disk::fault_first_blocks`](crate::dev::Disk::fault_first_blocks)): a counted fault
+//!    touched (`nth:N` → `block:B`; `first-each` → `block:B` for each block it failed; from
+//!    [`Disk::fault_failed_blocks`](crate::dev::Disk::fault_failed_blocks)): a counted fault
 //!    moves to another operation as soon as any op before it goes, a pinned one does not, so
 //!    this is tried first and opens the way to the cuts above; drop a fault rule, the fault
 //!    plan's crash point, the mid-workload crash point, or move it earlier;
@@ -296,8 +296,8 @@ struct Facts {
     owners: Vec<(usize, usize)>,
     /// Per schedule byte consumed: the threads the decision chose among (bit `i`: thread `i`).
     runnable: Vec<u64>,
-    /// Per fault rule: the block of the first operation it failed.
-    fault_blocks: Vec<Option<crate::units::Pblk>>,
+    /// Per fault rule: the blocks it failed (see [`crate::dev::Disk::fault_failed_blocks`]).
+    fault_blocks: Vec<Vec<crate::units::Pblk>>,
     /// If every op ran: the (thread, op index) of each, in the order they ended.
     order: Option<Vec<(usize, usize)>>,
     /// Whether the ops ran one at a time (none started before the one before it had ended).
@@ -317,7 +317,7 @@ fn facts_of(s: &Scenario) -> Facts {
             .enumerate()
             .all(|(p, r)| r.origin.start_done as usize == p);
         Facts {
-            fault_blocks: w.dev.fault_first_blocks().to_vec(),
+            fault_blocks: w.dev.fault_failed_blocks(),
             order: all_ran.then(|| w.records.iter().map(|r| (r.thread, r.index)).collect()),
             serial: all_ran && alone,
             owners: w.schedule_owners,
@@ -492,18 +492,30 @@ fn drop_setup(s: &Scenario, out: &mut Vec<Scenario>) {
     }
 }
 
-/// Each rule failing the n-th matching operation, pinned to the block that operation touched
-/// (`blocks`: per rule, from the last run).
-fn pin_faults(s: &Scenario, blocks: &[Option<crate::units::Pblk>], out: &mut Vec<Scenario>) {
+/// Each rule failing the n-th matching operation, pinned to the block that operation touched,
+/// and each `first-each` rule, pinned to one of the blocks it failed (the first
+/// [`PIN_BLOCKS`]; `blocks`: per rule, from the last run).
+fn pin_faults(s: &Scenario, blocks: &[Vec<crate::units::Pblk>], out: &mut Vec<Scenario>) {
     use crate::dev::FaultWhen;
     for (i, rule) in s.faults.rules.iter().enumerate() {
-        if let (FaultWhen::Nth(_), Some(Some(b))) = (rule.when, blocks.get(i)) {
+        let failed = blocks.get(i).map_or(&[][..], Vec::as_slice);
+        let pins = match rule.when {
+            FaultWhen::Nth(_) => &failed[..failed.len().min(1)],
+            FaultWhen::FirstEach => &failed[..failed.len().min(PIN_BLOCKS)],
+            FaultWhen::Block(_) | FaultWhen::Always => &[][..],
+        };
+        for &b in pins {
             let mut c = s.clone();
-            c.faults.rules[i].when = FaultWhen::Block(*b);
+            c.faults.rules[i].when = FaultWhen::Block(b);
+            // A block fails once under `first-each`; an `nth` rule keeps its stickiness.
+            c.faults.rules[i].sticky &= rule.when != FaultWhen::FirstEach;
             out.push(c);
         }
     }
 }
+
+/// Most blocks of a `first-each` rule that [`pin_faults`] tries.
+const PIN_BLOCKS: usize = 16;
 
 fn drop_faults(s: &Scenario, out: &mut Vec<Scenario>) {
     for i in 0..s.faults.rules.len() {
@@ -894,7 +906,7 @@ fault op=read when=nth:15 zone=any sticky=1
         )
         .unwrap();
         let facts = facts_of(&s);
-        assert_eq!(facts.fault_blocks, [Some(crate::units::Pblk(1560))]);
+        assert_eq!(facts.fault_blocks, [vec![crate::units::Pblk(1560)]]);
         let pinned = candidates(&s, &facts).remove(0);
         assert_eq!(
             pinned.faults.rules[0].when,

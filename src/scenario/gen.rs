@@ -15,7 +15,7 @@
 //! | 3 | swarm: 18 switches, a set bit switches a feature off |
 //! | 1 | geometry: below 192 the default (1 KiB blocks, 16 MiB, extents, csum, 1024-block journal); else 4 KiB or 2 KiB blocks, no csum, rarely no `extent` |
 //! | 11 | crash: mid-workload or not (1), write index (2), fates seed (4), keep and tear per-mille (2 + 2) |
-//! | 5 | fault: present (1), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), sticky (1) |
+//! | 5 | fault: present (1), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), mode (1: once, sticky, or the first op on each block) |
 //! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or not, write count (0–8), writes of ≤ 10 bytes |
 //! | 1 + 4 + ≤ 720 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 15 bytes |
 //! | 1 + ≤ 64 | schedule, with two threads or more: a form byte, then up to 32 decisions one byte each, or up to 32 segments of two bytes, a choice and its run length ([`draw_schedule`]) |
@@ -200,7 +200,10 @@ fn draw_crash(d: &mut Draw<'_>, swarm: Swarm) -> CrashPlan {
 }
 
 /// Five bytes: usually no fault; one time in four (when switched on) `-EIO` on the n-th read,
-/// write or flush, in any zone or one zone (never for a flush, which has none), sticky or not.
+/// write or flush, in any zone or one zone (never for a flush, which has none), once (half the
+/// time) or sticky; or, a quarter of the time for reads and writes, on the first operation on
+/// each block (`first-each`, a flaky device whose retries succeed: whichever op first reads
+/// an indirect block fails, the next one reads it, which is U2's trigger).
 fn draw_faults(d: &mut Draw<'_>, swarm: Swarm) -> FaultPlan {
     let present = d.int(0u8..=3) == 3;
     let op = [FaultOp::Read, FaultOp::Write, FaultOp::Flush][usize::from(d.int(0u8..=2))];
@@ -209,7 +212,7 @@ fn draw_faults(d: &mut Draw<'_>, swarm: Swarm) -> FaultPlan {
     let raw = u16::from(d.int(0..=FAULT_NTH_MAX));
     let n = raw * raw / (u16::from(FAULT_NTH_MAX) + 1);
     let z = usize::from(d.int(0u8..=23));
-    let sticky = d.int(0u8..=1) == 1;
+    let mode = d.int(0u8..=3);
     if !(present && swarm.on(Feature::Faults)) {
         return FaultPlan::none();
     }
@@ -221,11 +224,15 @@ fn draw_faults(d: &mut Draw<'_>, swarm: Swarm) -> FaultPlan {
         8..=15 => Some(FAULT_ZONES[z - 8]),
         _ => Some(Zone::TreeMeta),
     };
+    let when = match mode {
+        3 if op != FaultOp::Flush => FaultWhen::FirstEach,
+        _ => FaultWhen::Nth(u64::from(n)),
+    };
     FaultPlan::none().with_rule(FaultRule {
         op,
-        when: FaultWhen::Nth(u64::from(n)),
+        when,
         zone,
-        sticky,
+        sticky: mode == 2,
     })
 }
 
@@ -563,7 +570,7 @@ pub(crate) mod tests {
             0, 0, 0, // swarm: all on
             0, // default geometry
             1, 0, 10, 0, 0, 0, 7, 0, 0, 0, 0, // crash at write 5, seed 7, 500/100
-            3, 1, 12, 13, 1, // EIO on the 2nd tree-meta write (12²/64), sticky
+            3, 1, 12, 13, 2, // EIO on the 2nd tree-meta write (12²/64), sticky
             1, 2, 1, 1, 3, 0, 0, 0, 0x0B, 0xB7, 7, // f2 indirect, 3000 bytes at block 12
             1, // two threads
             2, 15, 0, 4, 0, 1, 0, 100, 0, 9, 3, // T0: migrate f2, mmap store at 12388

@@ -34,7 +34,7 @@
 //! | `thread N` | starts thread N (0 to 3, in order); the op lines after it are its ops |
 //! | `schedule B B…` or `schedule -` | scheduling decisions, one byte each; `B*N` is `N` times `B` |
 //! | `crash at_write=N\|none seed=N keep=N tear=N` | the crash plan (per-mille values ≤ 1000) |
-//! | `fault op=read\|write\|flush when=nth:N\|block:N\|always zone=NAME\|any sticky=0\|1` | one fault rule |
+//! | `fault op=read\|write\|flush when=nth:N\|block:N\|always\|first-each zone=NAME\|any sticky=0\|1` | one fault rule |
 //! | `fault-crash at_write=N` | the fault plan's own crash point (only when set) |
 //!
 //! Ops (`fN` is a file `f0`..`f7`; offsets and lengths in bytes): `create fN`,
@@ -184,6 +184,7 @@ fn fault_line(r: &FaultRule) -> String {
         FaultWhen::Nth(n) => format!("nth:{n}"),
         FaultWhen::Block(b) => format!("block:{}", b.0),
         FaultWhen::Always => "always".into(),
+        FaultWhen::FirstEach => "first-each".into(),
     };
     let zone = r.zone.map_or("any", Zone::name);
     format!(
@@ -364,6 +365,7 @@ crash at_write=57 seed=123 keep=500 tear=100
 fault op=write when=nth:3 zone=journal sticky=0
 fault op=read when=block:70 zone=any sticky=1
 fault op=flush when=always zone=any sticky=0
+fault op=read when=first-each zone=tree-meta sticky=0
 fault-crash at_write=9
 ";
 
@@ -455,6 +457,7 @@ fault-crash at_write=9
                     FaultRule::new(FaultOp::Write, FaultWhen::Nth(3)).in_zone(Zone::Journal),
                     FaultRule::new(FaultOp::Read, FaultWhen::Block(Pblk(70))).sticky(),
                     FaultRule::new(FaultOp::Flush, FaultWhen::Always),
+                    FaultRule::new(FaultOp::Read, FaultWhen::FirstEach).in_zone(Zone::TreeMeta),
                 ],
                 crash_at_write: Some(9),
             },
@@ -621,7 +624,7 @@ crash at_write=none seed=0 keep=500 tear=100
             (format!("{H}crash keep=1001\n"), "line 2: keep=1001 above 1000 per mille"),
             (format!("{H}crash at_write=soon\n"), "line 2: bad number `soon` for at_write"),
             (format!("{H}fault op=write when=nth:1 zone=swap\n"), "line 2: unknown zone `swap` (known: any, superblock, group-desc, bitmap, inode-table, journal, tree-meta, dir-data, data, unknown)"),
-            (format!("{H}fault op=write when=sometimes\n"), "line 2: bad when `sometimes` (nth:N, block:N or always)"),
+            (format!("{H}fault op=write when=sometimes\n"), "line 2: bad when `sometimes` (nth:N, block:N, always or first-each)"),
             (format!("{H}fault op=trim when=always\n"), "line 2: unknown fault op `trim` (read, write or flush)"),
             (format!("{H}fault when=always\n"), "line 2: missing key `op`"),
             (format!("{H}fault op=read when=always sticky\n"), "line 2: expected key=value, got `sticky`"),

@@ -14,7 +14,9 @@
 //! A punch whose IND block read fails once (a transient error) shows seeded bug U2 on the
 //! kernel: ext4_find_shared() ignores the error and takes the IND subtree for the part to
 //! free, the next read succeeds, and a block before the range is freed with nothing recorded.
-//! The engine runs with the `mainline` switches (U2 on) for these comparisons.
+//! A truncate whose IND block read fails once goes the same way (ext4_ind_truncate() shares
+//! ext4_find_shared()): it frees blocks inside the new size. The engine runs with the
+//! `mainline` switches (U2 on) for these comparisons.
 //!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
@@ -319,10 +321,45 @@ fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
     assert_eq!(outcome(&ours_img), kernel);
 }
 
-/// The same punch on the default engine (without U2): the failed read fails the punch, and
-/// nothing outside the range is freed.
+/// A truncate to 326 blocks whose IND block read fails once: ext4_ind_truncate() shares
+/// ext4_find_shared() with the punch, so the same U2 path frees the whole IND subtree, lblk
+/// 100 (inside the new size) included, and records nothing.
 #[test]
-fn without_u2_a_transient_indirect_read_error_fails_the_punch_and_frees_nothing() {
+fn kernel_agrees_on_a_truncate_whose_indirect_block_read_fails_once() {
+    if skipped("kernel_agrees_on_a_truncate_whose_indirect_block_read_fails_once") {
+        return;
+    }
+    let mut files = setup();
+    files[0].writes.push((100 * 4096, 1, 75));
+    let (before, ind, scratch) = prepare_with(files);
+    let size = 326 * 4096;
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, ind, Fail::Once);
+        fs.truncate_file(ino, size).expect("the truncate succeeds");
+    });
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
+        fail(Fail::Once);
+        let r = f.set_len(size);
+        fail(Fail::Off);
+        r.expect("the kernel's truncate succeeds");
+    });
+    let kernel = outcome(&image);
+    assert!(
+        !kernel.errors && kernel.bitmap_differences.is_empty(),
+        "nothing recorded, the bitmaps agree: {kernel:?}"
+    );
+    assert!(
+        kernel.map.is_empty(),
+        "lblk 100, inside the new size, is gone with the rest: {kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// The same punch and truncate on the default engine (without U2): the failed read fails
+/// them, and nothing is freed.
+#[test]
+fn without_u2_a_transient_indirect_read_error_fails_the_punch_or_truncate_and_frees_nothing() {
     let mut files = setup();
     files[0].writes.push((100 * 4096, 1, 75));
     let (before, ind, _scratch) = prepare_with(files);
@@ -335,4 +372,12 @@ fn without_u2_a_transient_indirect_read_error_fails_the_punch_and_frees_nothing(
         .unwrap_err();
     assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
     assert_eq!(fs.peek_map(ino).unwrap(), map_before);
+    fail_reads(&mut fs, ind, Fail::Once);
+    let err = fs.truncate_file(ino, 326 * 4096).unwrap_err();
+    assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
+    assert_eq!(
+        fs.peek_map(ino).unwrap(),
+        map_before,
+        "the truncate freed nothing"
+    );
 }

@@ -237,13 +237,17 @@ pub(super) fn parse_fault(args: &[&str]) -> Result<FaultRule, String> {
 }
 
 fn parse_when(w: &str) -> Result<FaultWhen, String> {
-    if w == "always" {
-        return Ok(FaultWhen::Always);
+    match w {
+        "always" => return Ok(FaultWhen::Always),
+        "first-each" => return Ok(FaultWhen::FirstEach),
+        _ => {}
     }
     match w.split_once(':') {
         Some(("nth", n)) => Ok(FaultWhen::Nth(num("nth", n)?)),
         Some(("block", b)) => Ok(FaultWhen::Block(Pblk(num("block", b)?))),
-        _ => Err(format!("bad when `{w}` (nth:N, block:N or always)")),
+        _ => Err(format!(
+            "bad when `{w}` (nth:N, block:N, always or first-each)"
+        )),
     }
 }
 
