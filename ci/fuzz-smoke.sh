@@ -26,8 +26,13 @@ for t in $TARGETS; do
   cargo "${TC[@]}" fuzz build "${SAN[@]}" -O --debug-assertions "$t"
   mkdir -p "$WORK/$t"
   cp -r corpus/"$t"/. "$WORK/$t"/ 2>/dev/null || true
+  # The target's own libFuzzer flags from fuzz/<target>.options (scenario: max_len, entropic).
+  flags=()
+  if [ -f "fuzz/$t.options" ]; then
+    read -r -a flags <<<"$(sed -n '/^\[libfuzzer\]/,/^\[/{s/^\([a-z_]*\) *= *\(.*\)/-\1=\2/p}' "fuzz/$t.options" | paste -sd' ')"
+  fi
   cargo "${TC[@]}" fuzz run "${SAN[@]}" -O --debug-assertions "$t" "$WORK/$t" -- \
-    -max_total_time="$SECS" -dict=fuzz/e4fuzz.dict -print_final_stats=1 2>&1 | tail -n 12
+    "${flags[@]}" -max_total_time="$SECS" -dict=fuzz/e4fuzz.dict -print_final_stats=1 2>&1 | tail -n 12
 done
 
 echo "== AFL++"

@@ -18,8 +18,9 @@ for f in "$ROOT"/fuzz/fuzz_targets/*.rs; do
   mkdir -p "$TMP/run/$t"
   if [ -f "$TMP/out/${t}_seed_corpus.zip" ]; then unzip -q -o "$TMP/out/${t}_seed_corpus.zip" -d "$TMP/run/$t"; fi
   echo "== $t"
-  max_len=$(sed -n 's/^max_len = //p' "$TMP/out/$t.options")
+  # Every [libfuzzer] key but dict as a flag (max_len, and scenario's entropic), as run_fuzzer.
+  flags=$(sed -n '/^\[libfuzzer\]/,/^\[/{/^dict/d;s/^\([a-z_]*\) = \(.*\)/-\1=\2/p}' "$TMP/out/$t.options")
   asan=$(sed -n '/^\[asan\]/,/^\[/{s/^\([a-z_]*\) = \(.*\)/\1=\2/p}' "$TMP/out/$t.options" | paste -sd: -)
-  ASAN_OPTIONS="$asan" "$TMP/out/$t" -dict="$TMP/out/$t.dict" -max_len="$max_len" -max_total_time="${OSS_FUZZ_SMOKE_SECS:-5}" "$TMP/run/$t" 2>&1 | tail -n 3
+  ASAN_OPTIONS="$asan" "$TMP/out/$t" -dict="$TMP/out/$t.dict" $flags -max_total_time="${OSS_FUZZ_SMOKE_SECS:-5}" "$TMP/run/$t" 2>&1 | tail -n 3
 done
 echo "oss-fuzz-local: ok"

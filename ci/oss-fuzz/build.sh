@@ -17,12 +17,16 @@ for f in fuzz/fuzz_targets/*.rs; do
     (cd "corpus/$t" && zip -q -j -r "$OUT/${t}_seed_corpus.zip" .)
   fi
   cp fuzz/e4fuzz.dict "$OUT/$t.dict"
-  # fuzz/<target>.options overrides the default max_len (scenario: the decoder's bound).
+  # fuzz/<target>.options overrides the default max_len (scenario: the decoder's bound) and
+  # adds libFuzzer flags of its own (scenario: entropic = 0, see fuzz/README.md).
   max_len=8192
+  extra=""
   if [ -f "fuzz/$t.options" ]; then
     max_len=$(sed -n 's/^max_len *= *\([0-9]*\).*/\1/p' "fuzz/$t.options")
+    extra=$(sed -n '/^\[libfuzzer\]/,/^\[/{/^max_len/d;/^dict/d;s/^\([a-z_]*\) *= *\(.*\)/\1 = \2/p}' "fuzz/$t.options")
   fi
   printf '[libfuzzer]\ndict = %s.dict\nmax_len = %s\n' "$t" "$max_len" > "$OUT/$t.options"
+  if [ -n "$extra" ]; then printf '%s\n' "$extra" >> "$OUT/$t.options"; fi
   # The targets' own ASan defaults (fuzz/asan_defaults.rs), restated here because ClusterFuzz
   # sets ASAN_OPTIONS, which overrides them: the crate is safe Rust (#![forbid(unsafe_code)]),
   # so there is no use-after-free or use-after-return for the quarantine and the fake stack to
