@@ -880,6 +880,44 @@ mod tests {
         assert!(owners.iter().all(|&(t, i)| i < [1, 2][t]), "{owners:?}");
     }
 
+    /// U2 under a `first-each` fault: a read of f3's DIND range fails first (f3's tree blocks),
+    /// then the punch's first read of f4's IND block (1579) fails, and ext4_find_shared()
+    /// frees lblk 129. The minimizer pins the rule to 1579 and drops the read.
+    #[test]
+    fn a_first_each_fault_is_pinned_to_the_block_that_matters() {
+        let s = Scenario::parse_repro(
+            "e4fuzz-repro v1
+profile fixed
+bugs U2
+geometry block_size=1024 size=16777216 extents=1 metadata_csum=1 journal_blocks=1024
+setup f3 indirect write=7819+3945:101 write=7273472+3199:208
+setup f4 indirect write=0+3044:94 write=9122053120+2977:7 write=132096+1:72
+thread 0
+  read f3 off=7273472 len=100
+  punch f4 off=133120 len=196999
+  fsync f4
+schedule -
+crash at_write=none seed=0 keep=0 tear=0
+fault op=read when=first-each zone=tree-meta sticky=0
+",
+        )
+        .unwrap();
+        let facts = facts_of(&s);
+        let failed = &facts.fault_blocks[0];
+        assert!(failed.len() >= 2, "{failed:?}");
+        assert_eq!(failed.last(), Some(&crate::units::Pblk(1579)), "{failed:?}");
+        let m = minimize(&s, &MinimizeOpts::default()).unwrap();
+        assert!(matches!(m.oracle, "durability" | "data-loss"), "{m:?}");
+        let rule = m.scenario.faults.rules[0];
+        assert_eq!(
+            rule.when,
+            crate::dev::FaultWhen::Block(crate::units::Pblk(1579))
+        );
+        assert!(!rule.sticky);
+        let ops: usize = m.scenario.threads.iter().map(Vec::len).sum();
+        assert!(ops <= 2, "{m:?}");
+    }
+
     /// S17 reports a migration that failed (an injected read error) as a success. The fault
     /// fails the 15th read, which falls inside the migration only because of the reads of the
     /// ops before it: cutting any of them moves the fault. Pinned to the block it failed
