@@ -10,7 +10,8 @@
 //! Each rule sees every operation. An operation *matches* a rule when its kind is the rule's
 //! [`FaultOp`], its effective zone is the rule's zone (if any), and for [`FaultWhen::Block`] its
 //! block is that block. A flush has no block and no zone: a rule with a zone, a
-//! [`FaultWhen::Block`] or a [`FaultWhen::FirstEach`] never matches a flush. A matching rule *fires*:
+//! [`FaultWhen::Block`] or a [`FaultWhen::FirstEach`] never matches a flush. A matching rule
+//! *fires*:
 //!
 //! | `when` | not sticky | sticky |
 //! |---|---|---|
@@ -171,7 +172,8 @@ pub(crate) struct FaultState {
     fired: Vec<bool>,
     /// Per rule: the block of the first operation it failed (`None`: not fired, or a flush).
     first_block: Vec<Option<Pblk>>,
-    /// Per [`FaultWhen::FirstEach`] rule: the blocks it has failed, and their order.
+    /// Per [`FaultWhen::FirstEach`] rule: the blocks it has met (each failed the first time),
+    /// as a set and in order.
     failed: Vec<(BTreeSet<Pblk>, Vec<Pblk>)>,
     /// Writes issued since the plan was installed.
     writes: u64,
@@ -229,16 +231,15 @@ impl FaultState {
                 FaultWhen::Nth(n) => index == n || (rule.sticky && index > n),
                 FaultWhen::Block(_) | FaultWhen::Always => true,
                 FaultWhen::FirstEach => {
-                    rule.sticky || blk.is_some_and(|b| self.failed[i].0.insert(b))
+                    let fresh = blk.filter(|&b| self.failed[i].0.insert(b));
+                    self.failed[i].1.extend(fresh);
+                    rule.sticky || fresh.is_some()
                 }
             };
             let again = rule.sticky || rule.when == FaultWhen::FirstEach;
             if due && (again || !self.fired[i]) {
                 if !self.fired[i] {
                     self.first_block[i] = blk;
-                }
-                if let (FaultWhen::FirstEach, Some(b)) = (rule.when, blk) {
-                    self.failed[i].1.push(b);
                 }
                 self.fired[i] = true;
                 fail = true;
@@ -318,7 +319,12 @@ mod tests {
         assert_eq!(st.failed_blocks(), [vec![Pblk(7), Pblk(8), Pblk(9)]]);
         let mut sticky = FaultPlan::none().with_rule(FaultRule::new(R, FaultWhen::FirstEach));
         sticky.rules[0].sticky = true;
-        assert_eq!(run(sticky, &ops[..3]), vec![Fail, Fail, Fail]);
+        assert_eq!(run(sticky.clone(), &ops[..3]), vec![Fail, Fail, Fail]);
+        let mut st = FaultState::new(sticky);
+        for &(op, b, z) in &ops {
+            st.check(op, b.map(Pblk), z);
+        }
+        assert_eq!(st.failed_blocks(), [vec![Pblk(7), Pblk(8), Pblk(9)]]);
     }
 
     #[test]
