@@ -102,6 +102,20 @@ pub struct DevStats {
     pub faults: u64,
 }
 
+/// One operation that a fault rule failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultEvent {
+    /// The kind of operation.
+    pub op: FaultOp,
+    /// Its block (`None`: a flush).
+    pub blk: Option<Pblk>,
+    /// The length of the device's log when it failed (the positions of the `repro` trace).
+    pub log: usize,
+}
+
+/// Most [`FaultEvent`]s a device keeps (the first ones since its plan was installed).
+pub const MAX_FAULT_EVENTS: usize = 64;
+
 /// A simulated block device. `Clone` copies only what was written since the last
 /// [`Disk::freeze`]; the frozen base is shared.
 #[derive(Clone)]
@@ -116,6 +130,8 @@ pub struct Disk {
     stats: DevStats,
     zones: Arc<ZoneMap>,
     faults: FaultState,
+    /// The operations the fault plan failed, the first [`MAX_FAULT_EVENTS`].
+    fault_events: Vec<FaultEvent>,
     dead: bool,
 }
 
@@ -145,6 +161,7 @@ impl Disk {
             stats: DevStats::default(),
             zones: Arc::new(ZoneMap::new()),
             faults: FaultState::default(),
+            fault_events: Vec::new(),
             dead: false,
         }
     }
@@ -262,6 +279,10 @@ impl Disk {
             Verdict::Pass => Ok(()),
             Verdict::Fail => {
                 self.stats.faults += 1;
+                if self.fault_events.len() < MAX_FAULT_EVENTS {
+                    let log = self.log.entries().len();
+                    self.fault_events.push(FaultEvent { op, blk, log });
+                }
                 Err(io_error(io_op(op), at, DETAIL_INJECTED))
             }
             Verdict::Crash => {
@@ -378,6 +399,13 @@ impl Disk {
     /// device stays dead.
     pub fn set_fault_plan(&mut self, plan: FaultPlan) {
         self.faults = FaultState::new(plan);
+        self.fault_events.clear();
+    }
+
+    /// The operations the installed plan has failed so far, in order (the first
+    /// [`MAX_FAULT_EVENTS`]; [`DevStats::faults`] counts them all).
+    pub fn fault_events(&self) -> &[FaultEvent] {
+        &self.fault_events
     }
 
     /// The installed fault plan.
@@ -657,6 +685,14 @@ mod tests {
         assert_eq!(first(&d, 1), 3);
         assert_eq!(d.log().len(), 2);
         assert_eq!((d.stats().writes, d.stats().faults), (2, 1));
+        let event = FaultEvent {
+            op: FaultOp::Write,
+            blk: Some(Pblk(1)),
+            log: 1,
+        };
+        assert_eq!(d.fault_events(), [event]);
+        d.set_fault_plan(FaultPlan::none());
+        assert!(d.fault_events().is_empty());
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn execute_images(s: &Scenario, opts: &ExecOpts) -> (Verdict, Option<Images>
     };
     if opts.trace {
         trace_ops(s, &w.records, &mut trace);
+        trace_faults(&w.dev, &mut trace);
     }
     v.device_writes = w
         .dev
@@ -188,6 +189,28 @@ fn trace_ops(s: &Scenario, records: &[OpRecord], trace: &mut String) {
             r.end_log,
             r.result
         );
+    }
+}
+
+/// The operations the fault plan failed, one line each (`log N`: the device log's length
+/// then, as in the op lines).
+fn trace_faults(dev: &crate::dev::Disk, trace: &mut String) {
+    for e in dev.fault_events() {
+        let what = e.blk.map_or("flush".to_string(), |b| {
+            format!("{:?} of block {}", e.op, b.0).to_lowercase()
+        });
+        let _ = writeln!(
+            trace,
+            "  fault: {what} failed (injected EIO) at log {}",
+            e.log
+        );
+    }
+    let more = dev
+        .stats()
+        .faults
+        .saturating_sub(dev.fault_events().len() as u64);
+    if more > 0 {
+        let _ = writeln!(trace, "  fault: … and {more} more");
     }
 }
 
@@ -320,5 +343,19 @@ mod tests {
         let msg = r.unwrap_err();
         assert!(msg.starts_with("boom 7 at src/harness/exec.rs:"), "{msg}");
         assert_eq!(guarded(|| 5), Ok(5));
+    }
+
+    /// The trace names each failed operation: U2's punch fails its first read of f4's IND
+    /// block (1579) under a `first-each` rule.
+    #[test]
+    fn the_trace_lists_the_injected_faults() {
+        let path = format!("{}/corpus/repros/U2-data.repro", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("U2-data.repro");
+        let text = text.replace("when=block:1579 zone=any", "when=first-each zone=tree-meta");
+        let s = Scenario::parse_repro(&text).expect("parses");
+        let v = super::super::execute(&s);
+        assert!(!v.is_clean(), "{}", v.trace);
+        let line = "  fault: read of block 1579 failed (injected EIO) at log 0\n";
+        assert!(v.trace.contains(line), "{}", v.trace);
     }
 }
