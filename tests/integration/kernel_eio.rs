@@ -15,7 +15,9 @@
 //! kernel: ext4_find_shared() ignores the error and takes the IND subtree for the part to
 //! free, the next read succeeds, and a block before the range is freed with nothing recorded.
 //! A truncate whose IND block read fails once goes the same way (ext4_ind_truncate() shares
-//! ext4_find_shared()): it frees blocks inside the new size. The engine runs with the
+//! ext4_find_shared()): it frees blocks inside the new size. A punch whose *end* lies under
+//! that IND block keeps the range's blocks there instead: the chain ends at the inode, which
+//! ext4_ind_remove_space() reads as "the end starts the next level". The engine runs with the
 //! `mainline` switches (U2 on) for these comparisons.
 //!
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
@@ -317,6 +319,52 @@ fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
     assert!(
         kernel.map.iter().all(|&(l, _, _)| l != 100),
         "lblk 100, before the range, is gone: {kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// A punch over lblk 11–12 (the last direct block and the first under the IND) whose IND
+/// block read fails once: the end's ext4_find_shared() ignores the error and returns the chain
+/// ending at the inode's IND pointer, which ext4_ind_remove_space() takes for "the end starts
+/// the next level, all covered by the start" (`partial2 == chain2`). lblk 11 goes, lblk 12,
+/// inside the range, stays, the punch succeeds and nothing is recorded (U2 again).
+#[test]
+fn kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once() {
+    if skipped("kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once") {
+        return;
+    }
+    let mut files = setup();
+    files[0].writes.push((11 * 4096, 4096, 76));
+    files[0].writes.push((12 * 4096, 4096, 77));
+    let (before, ind, scratch) = prepare_with(files);
+    let (off, len) = (11 * 4096, 2 * 4096);
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, ind, Fail::Once);
+        fs.punch_hole(ino, off, len).expect("the punch succeeds");
+    });
+    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
+        fail(Fail::Once);
+        let (o, l) = (off.to_string(), len.to_string());
+        let punch = host::run(
+            "fallocate",
+            &["-p", "-o", &o, "-l", &l, &f2.to_string_lossy()],
+        )
+        .unwrap();
+        fail(Fail::Off);
+        assert!(punch.status.success(), "{}", host::text(&punch));
+    });
+    let kernel = outcome(&image);
+    assert!(
+        !kernel.errors && kernel.bitmap_differences.is_empty(),
+        "nothing recorded, the bitmaps agree: {kernel:?}"
+    );
+    assert!(
+        kernel.map.iter().all(|&(l, _, n)| l + n <= 11 || l >= 12),
+        "lblk 11 is punched: {kernel:?}"
+    );
+    assert!(
+        kernel.map.iter().any(|&(l, _, n)| l <= 12 && 12 < l + n),
+        "lblk 12, inside the range, is still mapped: {kernel:?}"
     );
     assert_eq!(outcome(&ours_img), kernel);
 }

@@ -48,6 +48,10 @@ impl Fs {
     /// `end` is limited to `max_block − 1`: ext4_punch_hole() bounds the range to
     /// `s_bitmap_maxbytes − blocksize` (2da376228a24) so that `end` always has a path; the
     /// caller here does not, so the bound is applied at this level.
+    ///
+    /// With U2 (mainline) a read error on either end's chain is ignored (see
+    /// [`Fs::find_shared`]): on the end's chain it can leave blocks inside the range mapped.
+    /// Without U2 both chains are read first, so that the error comes before anything is freed.
     pub fn ind_remove_space(
         &mut self,
         h: &mut Handle,
@@ -73,6 +77,17 @@ impl Fs {
             return self.free_data(h, ino, None, p1.offsets[0], p2.offsets[0]);
         }
         if n2 > n {
+            if !self.bugs.has(Bug::U2) {
+                // U2's fix returns find_shared()'s read error; read both ends' chains before
+                // freeing anything, so that the error fails the punch with nothing changed
+                // (the end's chain is read after the start's part is freed, and the caller
+                // marks the inode dirty only on success: an error there would commit the
+                // freed blocks' bitmap bits without the inode's cleared pointers).
+                if n > 1 {
+                    self.find_shared(ino, n, &p1.offsets)?;
+                }
+                self.find_shared(ino, n2, &p2.offsets)?;
+            }
             if n == 1 {
                 // Start among the direct blocks: free to the end of that level.
                 self.free_data(h, ino, None, p1.offsets[0], EXT4_NDIR_BLOCKS)?;
