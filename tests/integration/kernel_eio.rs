@@ -369,6 +369,47 @@ fn kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once() {
     assert_eq!(outcome(&ours_img), kernel);
 }
 
+/// A truncate to a size inside lblk 1 whose read of that block (to zero its tail) fails:
+/// ext4_truncate() ignores ext4_block_truncate_page()'s error, so the truncate goes on and
+/// succeeds, freeing the blocks past the new size, with nothing recorded.
+#[test]
+fn kernel_agrees_on_a_truncate_whose_partial_block_read_fails() {
+    if skipped("kernel_agrees_on_a_truncate_whose_partial_block_read_fails") {
+        return;
+    }
+    let mut files = setup();
+    files[0].writes = vec![(0, 4 * 4096, 78)];
+    let (before, _, scratch) = prepare_with(files);
+    let lblk1 = {
+        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
+        let ino: Ino = fs.resolve("/f2").unwrap();
+        Pblk(u64::from(fs.inode(ino).raw.i_block[1]))
+    };
+    let size = 4096 + 100;
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, lblk1, Fail::Always);
+        fs.truncate_file(ino, size).expect("the truncate succeeds");
+    });
+    let image = on_kernel(&before, lblk1, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
+        fail(Fail::Always);
+        let r = f.set_len(size);
+        fail(Fail::Off);
+        r.expect("the kernel's truncate succeeds");
+    });
+    let kernel = outcome(&image);
+    assert!(
+        !kernel.errors && kernel.bitmap_differences.is_empty(),
+        "nothing recorded, the bitmaps agree: {kernel:?}"
+    );
+    assert_eq!(
+        kernel.map.iter().map(|&(_, _, n)| n).sum::<u32>(),
+        2,
+        "{kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
 /// A truncate to 326 blocks whose IND block read fails once: ext4_ind_truncate() shares
 /// ext4_find_shared() with the punch, so the same U2 path frees the whole IND subtree, lblk
 /// 100 (inside the new size) included, and records nothing.
