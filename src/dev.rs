@@ -416,7 +416,7 @@ impl Disk {
     /// Per rule of the installed plan: the blocks it failed, in order; only the first one
     /// unless the rule is [`FaultWhen::FirstEach`](fault::FaultWhen::FirstEach) (empty: it
     /// has not fired, or it first failed a flush).
-    pub fn fault_failed_blocks(&self) -> Vec<Vec<Pblk>> {
+    pub fn fault_failed_blocks(&self) -> &[Vec<Pblk>] {
         self.faults.failed_blocks()
     }
 

@@ -170,11 +170,11 @@ pub(crate) struct FaultState {
     matched: Vec<u64>,
     /// Per rule: whether it has fired.
     fired: Vec<bool>,
-    /// Per rule: the block of the first operation it failed (`None`: not fired, or a flush).
-    first_block: Vec<Option<Pblk>>,
-    /// Per [`FaultWhen::FirstEach`] rule: the blocks it has met (each failed the first time),
-    /// as a set and in order.
-    failed: Vec<(BTreeSet<Pblk>, Vec<Pblk>)>,
+    /// Per rule: the blocks it failed, in order: for a [`FaultWhen::FirstEach`] rule each
+    /// one, for the others the first operation's (none if that was a flush).
+    failed: Vec<Vec<Pblk>>,
+    /// Per [`FaultWhen::FirstEach`] rule: the blocks it has met.
+    seen: Vec<BTreeSet<Pblk>>,
     /// Writes issued since the plan was installed.
     writes: u64,
 }
@@ -187,8 +187,8 @@ impl FaultState {
             plan,
             matched: vec![0; n],
             fired: vec![false; n],
-            first_block: vec![None; n],
-            failed: vec![(BTreeSet::new(), Vec::new()); n],
+            failed: vec![Vec::new(); n],
+            seen: vec![BTreeSet::new(); n],
             writes: 0,
         }
     }
@@ -200,15 +200,8 @@ impl FaultState {
 
     /// Per rule of the plan: the blocks it failed, in order (for a [`FaultWhen::FirstEach`]
     /// rule every one, else the first one).
-    pub(crate) fn failed_blocks(&self) -> Vec<Vec<Pblk>> {
-        let rules = self.plan.rules.iter().zip(&self.first_block);
-        rules
-            .zip(&self.failed)
-            .map(|((r, first), (_, each))| match r.when {
-                FaultWhen::FirstEach => each.clone(),
-                _ => first.iter().copied().collect(),
-            })
-            .collect()
+    pub(crate) fn failed_blocks(&self) -> &[Vec<Pblk>] {
+        &self.failed
     }
 
     /// Decide the fate of one operation and advance the counters. `blk` is `None` for a flush.
@@ -227,20 +220,20 @@ impl FaultState {
             }
             let index = self.matched[i];
             self.matched[i] += 1;
+            // A FirstEach rule's first operation on a block (always `None` for other rules).
+            let mut fresh = None;
             let due = match rule.when {
                 FaultWhen::Nth(n) => index == n || (rule.sticky && index > n),
                 FaultWhen::Block(_) | FaultWhen::Always => true,
                 FaultWhen::FirstEach => {
-                    let fresh = blk.filter(|&b| self.failed[i].0.insert(b));
-                    self.failed[i].1.extend(fresh);
+                    fresh = blk.filter(|&b| self.seen[i].insert(b));
                     rule.sticky || fresh.is_some()
                 }
             };
             let again = rule.sticky || rule.when == FaultWhen::FirstEach;
             if due && (again || !self.fired[i]) {
-                if !self.fired[i] {
-                    self.first_block[i] = blk;
-                }
+                let first = if self.fired[i] { None } else { blk };
+                self.failed[i].extend(fresh.or(first));
                 self.fired[i] = true;
                 fail = true;
             }

@@ -317,7 +317,7 @@ fn facts_of(s: &Scenario) -> Facts {
             .enumerate()
             .all(|(p, r)| r.origin.start_done as usize == p);
         Facts {
-            fault_blocks: w.dev.fault_failed_blocks(),
+            fault_blocks: w.dev.fault_failed_blocks().to_vec(),
             order: all_ran.then(|| w.records.iter().map(|r| (r.thread, r.index)).collect()),
             serial: all_ran && alone,
             owners: w.schedule_owners,
