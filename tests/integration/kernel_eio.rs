@@ -173,6 +173,42 @@ fn on_kernel(
     image
 }
 
+/// On the kernel: punch `[off, off + len)` of `f2` (`fallocate -p`) while reads of the chosen
+/// block fail as `how`; the punch must succeed.
+fn punch_on_kernel(f2: &Path, fail: &dyn Fn(Fail), how: Fail, off: u64, len: u64) {
+    fail(how);
+    let (o, l) = (off.to_string(), len.to_string());
+    let punch = host::run(
+        "fallocate",
+        &["-p", "-o", &o, "-l", &l, &f2.to_string_lossy()],
+    )
+    .unwrap();
+    fail(Fail::Off);
+    assert!(
+        punch.status.success(),
+        "the kernel's punch fails: {}",
+        host::text(&punch)
+    );
+}
+
+/// On the kernel: truncate `f2` to `size` while reads of the chosen block fail as `how`; the
+/// truncate must succeed.
+fn truncate_on_kernel(f2: &Path, fail: &dyn Fn(Fail), how: Fail, size: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
+    fail(how);
+    let r = f.set_len(size);
+    fail(Fail::Off);
+    r.expect("the kernel's truncate succeeds");
+}
+
+/// The kernel recorded no error and e2fsck finds the bitmaps right.
+fn assert_nothing_recorded(kernel: &Outcome) {
+    assert!(
+        !kernel.errors && kernel.bitmap_differences.is_empty(),
+        "nothing recorded, the bitmaps agree: {kernel:?}"
+    );
+}
+
 #[test]
 fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
     if skipped("kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block") {
@@ -189,19 +225,7 @@ fn kernel_agrees_on_a_punch_that_cannot_read_an_indirect_block() {
         let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         std::os::unix::fs::FileExt::write_at(&f, &[0xab], WRITE_AT).unwrap();
         drop(f);
-        fail(Fail::Always);
-        let (off, len) = (PUNCH.0.to_string(), PUNCH.1.to_string());
-        let punch = host::run(
-            "fallocate",
-            &["-p", "-o", &off, "-l", &len, &f2.to_string_lossy()],
-        )
-        .unwrap();
-        fail(Fail::Off);
-        assert!(
-            punch.status.success(),
-            "the kernel's punch fails: {}",
-            host::text(&punch)
-        );
+        punch_on_kernel(f2, fail, Fail::Always, PUNCH.0, PUNCH.1);
         let f = std::fs::File::open(f2).unwrap();
         let mut byte = [0xffu8];
         std::os::unix::fs::FileExt::read_at(&f, &mut byte, WRITE_AT).unwrap();
@@ -265,11 +289,7 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
             .expect("the truncate succeeds, as the kernel's does");
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
-        fail(Fail::Always);
-        let r = f.set_len(size);
-        fail(Fail::Off);
-        r.expect("the kernel's truncate succeeds");
+        truncate_on_kernel(f2, fail, Fail::Always, size);
     });
     let kernel = outcome(&image);
     assert!(
@@ -301,21 +321,10 @@ fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
         fs.punch_hole(ino, off, len).expect("the punch succeeds");
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        fail(Fail::Once);
-        let (o, l) = (off.to_string(), len.to_string());
-        let punch = host::run(
-            "fallocate",
-            &["-p", "-o", &o, "-l", &l, &f2.to_string_lossy()],
-        )
-        .unwrap();
-        fail(Fail::Off);
-        assert!(punch.status.success(), "{}", host::text(&punch));
+        punch_on_kernel(f2, fail, Fail::Once, off, len);
     });
     let kernel = outcome(&image);
-    assert!(
-        !kernel.errors && kernel.bitmap_differences.is_empty(),
-        "nothing recorded, the bitmaps agree: {kernel:?}"
-    );
+    assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.iter().all(|&(l, _, _)| l != 100),
         "lblk 100, before the range, is gone: {kernel:?}"
@@ -343,21 +352,10 @@ fn kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once() {
         fs.punch_hole(ino, off, len).expect("the punch succeeds");
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        fail(Fail::Once);
-        let (o, l) = (off.to_string(), len.to_string());
-        let punch = host::run(
-            "fallocate",
-            &["-p", "-o", &o, "-l", &l, &f2.to_string_lossy()],
-        )
-        .unwrap();
-        fail(Fail::Off);
-        assert!(punch.status.success(), "{}", host::text(&punch));
+        punch_on_kernel(f2, fail, Fail::Once, off, len);
     });
     let kernel = outcome(&image);
-    assert!(
-        !kernel.errors && kernel.bitmap_differences.is_empty(),
-        "nothing recorded, the bitmaps agree: {kernel:?}"
-    );
+    assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.iter().all(|&(l, _, n)| l + n <= 11 || l >= 12),
         "lblk 11 is punched: {kernel:?}"
@@ -391,17 +389,10 @@ fn kernel_agrees_on_a_truncate_whose_partial_block_read_fails() {
         fs.truncate_file(ino, size).expect("the truncate succeeds");
     });
     let image = on_kernel(&before, lblk1, &scratch, |f2, fail| {
-        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
-        fail(Fail::Always);
-        let r = f.set_len(size);
-        fail(Fail::Off);
-        r.expect("the kernel's truncate succeeds");
+        truncate_on_kernel(f2, fail, Fail::Always, size);
     });
     let kernel = outcome(&image);
-    assert!(
-        !kernel.errors && kernel.bitmap_differences.is_empty(),
-        "nothing recorded, the bitmaps agree: {kernel:?}"
-    );
+    assert_nothing_recorded(&kernel);
     assert_eq!(
         kernel.map.iter().map(|&(_, _, n)| n).sum::<u32>(),
         2,
@@ -427,17 +418,10 @@ fn kernel_agrees_on_a_truncate_whose_indirect_block_read_fails_once() {
         fs.truncate_file(ino, size).expect("the truncate succeeds");
     });
     let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        let f = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
-        fail(Fail::Once);
-        let r = f.set_len(size);
-        fail(Fail::Off);
-        r.expect("the kernel's truncate succeeds");
+        truncate_on_kernel(f2, fail, Fail::Once, size);
     });
     let kernel = outcome(&image);
-    assert!(
-        !kernel.errors && kernel.bitmap_differences.is_empty(),
-        "nothing recorded, the bitmaps agree: {kernel:?}"
-    );
+    assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.is_empty(),
         "lblk 100, inside the new size, is gone with the rest: {kernel:?}"
