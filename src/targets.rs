@@ -349,11 +349,14 @@ pub fn scenario_budget() -> crate::harness::ExecOpts {
 /// saved artifact replays with the same first finding. A finding of the budgeted run that
 /// e2fsck does not confirm is not a finding.
 pub fn scenario(data: &[u8]) {
+    crate::format::blockmap::forget_walks();
     let mut s = crate::scenario::Scenario::from_fuzz_bytes(data);
     let p = env_profile();
     s.profile = p.name.to_string();
     s.bugs = p.bugs;
-    if let Some(f) = scenario_finding(&s) {
+    let finding = scenario_finding(&s);
+    crate::format::blockmap::forget_walks();
+    if let Some(f) = finding {
         panic!("finding: {} — {}", f.oracle, f.cause);
     }
 }

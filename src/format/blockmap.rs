@@ -13,6 +13,7 @@ use crate::units::{Ino, Pblk};
 use std::sync::Arc;
 
 mod memo;
+pub use memo::forget as forget_walks;
 
 /// A block's bytes as the walk's `read` returns them (the device's shared block type).
 pub type Buf = Arc<[u8]>;

@@ -9,6 +9,9 @@
 //! execution mostly differ in file data, which the checker never reads.
 //!
 //! Debug builds (so every test) run the check again on each hit and assert that it agrees.
+//! Fuzz builds (`--cfg fuzzing`, which cargo fuzz sets even with `--debug-assertions`, as
+//! OSS-Fuzz builds) skip that check: it undid the memo and made the `scenario` target 2.3 times
+//! slower under ASan.
 //!
 //! A memo entry is validated block by block: pointer equality first (a block no write touched
 //! since is the same shared buffer), then the bytes. It is only as sound as the recording:
@@ -72,8 +75,8 @@ impl FsckMemo {
             let entry = self.entries.remove(i).expect("position is in range");
             let result = entry.result.clone();
             self.entries.push_front(entry);
-            // Debug builds (every test) check each hit against a fresh run.
-            #[cfg(debug_assertions)]
+            // Debug builds (every test) but fuzz builds check each hit against a fresh run.
+            #[cfg(all(debug_assertions, not(fuzzing)))]
             assert_eq!(
                 result,
                 check_reads(dev).0,
