@@ -12,11 +12,11 @@
 //!   as `tune2fs -O extent` does, so that the later files are extent-mapped;
 //! * the other files are created next, in setup order.
 //!
-//! Templates are cached too (keyed by geometry and setup; at most [`SETUP_CACHE`] of them and
-//! [`SETUP_CACHE_BYTES`] of private blocks, the least recently used dropped first): fuzzing
-//! (libFuzzer mutates one corpus input at a time, mostly outside its setup bytes),
-//! minimization and repro runs reuse them. A cached template equals a rebuilt one, so the
-//! cache never changes a verdict.
+//! Templates are cached too (keyed by geometry and setup; kept from a setup's second build on;
+//! at most [`SETUP_CACHE`] of them and [`SETUP_CACHE_BYTES`] of private blocks, the least
+//! recently used dropped first): fuzzing (libFuzzer mutates one corpus input at a time, mostly
+//! outside its setup bytes), minimization and repro runs reuse them. A cached template equals a
+//! rebuilt one, so the cache never changes a verdict.
 
 use super::pattern;
 use crate::dev::Disk;
@@ -33,6 +33,8 @@ use std::sync::{Mutex, OnceLock};
 pub const SETUP_CACHE: usize = 1024;
 /// Most bytes of private (non-base) blocks the kept templates hold together.
 pub const SETUP_CACHE_BYTES: usize = 64 << 20;
+/// Slots of the cache's admission filter (the hashes of setups built once).
+const SEEN_SLOTS: usize = 4096;
 
 /// The key of a base: (block size, size, mkfs extents, metadata_csum, journal blocks).
 type BaseKey = (u32, u64, bool, bool, u32);
@@ -49,6 +51,12 @@ fn bases() -> &'static Mutex<BTreeMap<BaseKey, Disk>> {
 /// ends with more allocations than frees to look for a leak, and a use index kept in a second
 /// map (whose nodes split and merge as stamps move) made that one execution in ten.
 /// The least recently used entry is found by a scan, on insert only.
+///
+/// A template is kept only when its setup is built a second time: the first build leaves its
+/// key's hash in a fixed table of [`SEEN_SLOTS`] (allocated once). A fuzzer's mutation that
+/// changes a setup byte mostly makes a setup it never makes again; keeping that template was
+/// one more execution that ended with more allocations than frees (so re-run by libFuzzer),
+/// and an entry that evicted a useful one.
 struct SetupCache {
     /// Most entries.
     max: usize,
@@ -60,6 +68,8 @@ struct SetupCache {
     clock: u64,
     /// Private bytes held (see [`private_bytes`]).
     bytes: usize,
+    /// The admission filter: slot `h % SEEN_SLOTS` holds the last hash `h` built there.
+    seen: Vec<u64>,
 }
 
 impl SetupCache {
@@ -70,7 +80,22 @@ impl SetupCache {
             map: BTreeMap::new(),
             clock: 0,
             bytes: 0,
+            seen: Vec::new(),
         }
+    }
+
+    /// Whether a template just built for `key` is worth keeping: `key` was built before (as
+    /// far as the filter remembers). Records `key` either way.
+    fn admit(&mut self, key: &str) -> bool {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new(); // fixed keys: the same answer in every process
+        key.hash(&mut h);
+        let h = h.finish();
+        if self.seen.is_empty() {
+            self.seen = vec![0; SEEN_SLOTS];
+        }
+        let slot = &mut self.seen[(h % SEEN_SLOTS as u64) as usize];
+        std::mem::replace(slot, h) == h
     }
 
     fn get(&mut self, key: &str) -> Option<Disk> {
@@ -169,7 +194,10 @@ pub fn template(geo: &Geometry, setup: &[FileSetup]) -> Result<Disk> {
         return Ok(d);
     }
     let disk = build_template(geo, setup)?;
-    lock(setups()).insert(key, disk.clone());
+    let mut cache = lock(setups());
+    if cache.admit(&key) {
+        cache.insert(key, disk.clone());
+    }
     Ok(disk)
 }
 
@@ -256,6 +284,18 @@ mod tests {
         // Replacing an entry keeps the byte count exact.
         c.insert("d".into(), disk(2));
         assert_eq!((c.bytes, c.map.len()), (2 << 10, 1));
+    }
+
+    #[test]
+    fn the_setup_cache_admits_a_setup_on_its_second_build() {
+        let mut c = SetupCache::new(2, 3 << 10);
+        assert!(!c.admit("a"));
+        assert!(!c.admit("b"));
+        assert!(c.admit("a"));
+        assert!(c.admit("a"));
+        assert!(c.admit("b"));
+        // The filter's table is allocated once, on first use.
+        assert_eq!(c.seen.len(), SEEN_SLOTS);
     }
 
     #[test]
