@@ -72,10 +72,12 @@ pub fn data(file: u8, tag: u8, off: u64, len: usize) -> Vec<u8> {
 
 /// A whole poisoned block: [`POISON_MAGIC`] + le64 `blk`, repeated.
 pub fn poison_block(blk: u64, block_size: usize) -> Vec<u8> {
+    let mut rec = [0u8; POISON_RECORD];
+    rec[..8].copy_from_slice(POISON_MAGIC);
+    write_u64le(&mut rec, 8, blk);
     let mut b = vec![0u8; block_size];
-    for rec in b.chunks_exact_mut(POISON_RECORD) {
-        rec[..8].copy_from_slice(POISON_MAGIC);
-        write_u64le(rec, 8, blk);
+    for r in b.chunks_exact_mut(POISON_RECORD) {
+        r.copy_from_slice(&rec);
     }
     b
 }
