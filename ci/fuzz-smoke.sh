@@ -15,7 +15,10 @@ if cargo +nightly --version >/dev/null 2>&1; then
   TC=(+nightly); SAN=()
   # ASan checks as calls, so that sancov does not trace ASan's own shadow compares (see
   # fuzz/README.md, "Throughput under ASan").
-  export RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-asan-instrumentation-with-call-threshold=0"
+  # No precondition checks in core's unsafe code under --debug-assertions (ci/oss-fuzz/build.sh).
+  # A nightly-only flag: cargo afl below builds with the caller's RUSTFLAGS.
+  AFL_RUSTFLAGS="${RUSTFLAGS:-}"
+  export RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-asan-instrumentation-with-call-threshold=0 -Zub-checks=no"
 else
   TC=(); SAN=(-s none)
   echo "fuzz-smoke: no nightly toolchain; building with 'cargo fuzz build -s none' on stable (no ASan)"
@@ -36,6 +39,7 @@ for t in $TARGETS; do
 done
 
 echo "== AFL++"
+if [ -n "${AFL_RUSTFLAGS+set}" ]; then export RUSTFLAGS="$AFL_RUSTFLAGS"; fi
 command -v cargo-afl >/dev/null || cargo install cargo-afl --locked
 cargo afl config --build >/dev/null 2>&1 || true
 (cd fuzz && cargo afl build --release --no-default-features --features afl)
