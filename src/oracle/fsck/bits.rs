@@ -96,38 +96,75 @@ impl Bits {
         }
     }
 
+    /// OR `bits` into word `w`, never past `len` (a word past the set is ignored).
+    fn or_word(&mut self, w: usize, bits: u64) {
+        let inside = self.tail_mask(w);
+        if let Some(word) = self.words.get_mut(w) {
+            *word |= bits & inside;
+        }
+    }
+
     /// Set bit `at + i` for every set bit `i < nbits` of the on-disk bitmap `buf` (bit `i` is
-    /// bit `i % 8` of byte `i / 8`).
+    /// bit `i % 8` of byte `i / 8`). Whole little-endian words at a time, shifted into place
+    /// when `at` is not a multiple of 64 (every group of a 1 KiB-block filesystem starts at
+    /// block `1 + g * 8192`).
     pub(crate) fn set_from_bitmap(&mut self, at: u64, buf: &[u8], nbits: u64) {
         let nbits = nbits.min(buf.len() as u64 * 8);
-        if at % 64 == 0 {
-            // Groups start on a 64-bit boundary: OR whole little-endian words in.
-            for (k, chunk) in buf.chunks(8).enumerate().take(nbits.div_ceil(64) as usize) {
-                let mut bytes = [0u8; 8];
-                bytes[..chunk.len()].copy_from_slice(chunk);
-                let first = k as u64 * 64;
-                let keep = (nbits - first).min(64);
-                let bits = u64::from_le_bytes(bytes) & (u64::MAX >> (64 - keep));
-                let w = (at / 64) as usize + k;
-                // The last word of the set may hold bits past `len`: never set those.
-                let inside = self.tail_mask(w);
-                match self.words.get_mut(w) {
-                    Some(word) => *word |= bits & inside,
-                    None => break,
-                }
-            }
-            return;
-        }
-        for (byte_no, &byte) in buf.iter().enumerate().take(nbits.div_ceil(8) as usize) {
-            if byte == 0 {
+        let (base, sh) = ((at / 64) as usize, at % 64);
+        for (k, chunk) in buf.chunks(8).enumerate().take(nbits.div_ceil(64) as usize) {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            let keep = (nbits - k as u64 * 64).min(64);
+            let bits = u64::from_le_bytes(bytes) & (u64::MAX >> (64 - keep));
+            if bits == 0 {
                 continue;
             }
-            for bit in 0..8u64 {
-                let i = byte_no as u64 * 8 + bit;
-                if byte & (1 << bit) != 0 && i < nbits {
-                    self.set(at + i);
-                }
+            self.or_word(base + k, bits << sh);
+            if sh > 0 {
+                self.or_word(base + k + 1, bits >> (64 - sh));
             }
+        }
+    }
+
+    /// The 64 bits from bit `i` on (bit `i` lowest; zero past the set).
+    fn bits_at(&self, i: u64) -> u64 {
+        let (w, sh) = ((i / 64) as usize, i % 64);
+        let lo = self.words.get(w).map_or(0, |x| x >> sh);
+        let hi = match sh {
+            0 => 0,
+            _ => self.words.get(w + 1).map_or(0, |x| x << (64 - sh)),
+        };
+        lo | hi
+    }
+
+    /// Set bit `i` of the on-disk bitmap `buf` for every set bit `at + i`, `i < nbits` (the
+    /// inverse of [`set_from_bitmap`](Bits::set_from_bitmap); bits already set in `buf` stay).
+    pub(crate) fn or_into_bitmap(&self, at: u64, nbits: u64, buf: &mut [u8]) {
+        let nbits = nbits.min(buf.len() as u64 * 8);
+        for (k, chunk) in buf
+            .chunks_mut(8)
+            .enumerate()
+            .take(nbits.div_ceil(64) as usize)
+        {
+            let keep = (nbits - k as u64 * 64).min(64);
+            let bits = self.bits_at(at + k as u64 * 64) & (u64::MAX >> (64 - keep));
+            if bits == 0 {
+                continue;
+            }
+            let bytes = bits.to_le_bytes();
+            for (b, new) in chunk.iter_mut().zip(bytes) {
+                *b |= new;
+            }
+        }
+    }
+
+    /// Word `w` with the bits below bit `from` (an index into the set) cleared.
+    fn word_from(&self, w: usize, from: u64) -> u64 {
+        let word = self.words[w];
+        if from > w as u64 * 64 {
+            word & (u64::MAX << (from % 64))
+        } else {
+            word
         }
     }
 
@@ -143,15 +180,14 @@ impl Bits {
         std::iter::from_fn(move || {
             while i < end {
                 let w = (i / 64) as usize;
-                if i % 64 == 0 && self.words[w] == other.words[w] {
-                    i += 64;
+                let diff = self.word_from(w, i) ^ other.word_from(w, i);
+                if diff == 0 {
+                    i = (w as u64 + 1) * 64;
                     continue;
                 }
-                let cur = i;
-                i += 1;
-                if self.test(cur) != other.test(cur) {
-                    return Some(cur);
-                }
+                let b = w as u64 * 64 + u64::from(diff.trailing_zeros());
+                i = b + 1;
+                return (b < end).then_some(b);
             }
             None
         })
@@ -163,15 +199,15 @@ impl Bits {
         let mut i = start;
         std::iter::from_fn(move || {
             while i < end {
-                if i % 64 == 0 && self.words[(i / 64) as usize] == 0 {
-                    i += 64;
+                let w = (i / 64) as usize;
+                let word = self.word_from(w, i);
+                if word == 0 {
+                    i = (w as u64 + 1) * 64;
                     continue;
                 }
-                let cur = i;
-                i += 1;
-                if self.test(cur) {
-                    return Some(cur);
-                }
+                let b = w as u64 * 64 + u64::from(word.trailing_zeros());
+                i = b + 1;
+                return (b < end).then_some(b);
             }
             None
         })
@@ -263,6 +299,24 @@ mod tests {
                 }
             }
             assert_eq!(fast, slow, "at {at}, {nbits} bits of {buf:?} into {len}");
+
+            let mut fast_buf = buf.clone();
+            fast.or_into_bitmap(at, nbits, &mut fast_buf);
+            let mut slow_buf = buf.clone();
+            for i in 0..nbits.min(buf.len() as u64 * 8) {
+                if fast.test(at + i) {
+                    slow_buf[(i / 8) as usize] |= 1 << (i % 8);
+                }
+            }
+            assert_eq!(fast_buf, slow_buf, "at {at}, {nbits} bits out of {len}");
+
+            let (from, to) = (next() % (len + 70), next() % (len + 70));
+            let set: Vec<u64> = (from..to).filter(|&i| fast.test(i)).collect();
+            assert_eq!(fast.iter_set(from, to).collect::<Vec<_>>(), set);
+            let diff: Vec<u64> = (from..to.min(len))
+                .filter(|&i| fast.test(i) != found.test(i))
+                .collect();
+            assert_eq!(fast.differences(&found, from, to).collect::<Vec<_>>(), diff);
         }
     }
 }

@@ -98,9 +98,7 @@ impl Fsck<'_> {
             }
             let first = self.sb.group_first_block(g);
             let used = (self.nr_blocks - first).min(cpg);
-            for i in map.iter_set(first, first + used) {
-                bitmap::set_bit(&mut buf, (i - first) as u32);
-            }
+            map.or_into_bitmap(first, used, &mut buf);
             if block_bitmap_csum_verify(&self.sb, g, gd, &buf).is_err() {
                 let csum = gd.bg_block_bitmap_csum;
                 let msg = format!("block bitmap checksum {csum:#x} does not match");
