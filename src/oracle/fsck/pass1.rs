@@ -99,6 +99,9 @@ impl Fsck<'_> {
         if itable == 0 {
             return;
         }
+        // Per inode of a block: `None` for an all-zero record, else whether its checksum
+        // verifies (computed once, for the block's sanity and for the inode's own check).
+        let mut csums: Vec<Option<bool>> = Vec::with_capacity(ipb as usize);
         for b in 0..n.div_ceil(ipb) {
             let blk = itable + u64::from(b);
             if blk >= self.nr_blocks {
@@ -110,32 +113,37 @@ impl Fsck<'_> {
             if first >= self.sb.first_ino() && crate::bytes::is_zero(&buf) {
                 continue; // never-used inodes: nothing to check
             }
-            let insane = self.block_insane(&buf, first, count);
-            for k in 0..count as usize {
+            csums.clear();
+            csums.extend((0..count as usize).map(|k| {
                 let raw = &buf[k * isz..(k + 1) * isz];
-                self.check_inode(first + k as u32, raw, insane, low_dtime);
+                let ino = Ino(first + k as u32);
+                let ok = || !self.csum() || inode_csum_verify(self.sb.csum_seed(), ino, raw, isz);
+                (!crate::bytes::is_zero(raw)).then(ok)
+            }));
+            let insane = self.block_insane(&buf, &csums);
+            for (k, &csum) in csums.iter().enumerate() {
+                let raw = &buf[k * isz..(k + 1) * isz];
+                self.check_inode(first + k as u32, raw, csum, insane, low_dtime);
             }
         }
     }
 
-    /// Model of `check_inode_block_sanity()` for one inode-table block holding `count`
-    /// scanned inodes from `first`: more than half bad means garbage.
-    fn block_insane(&self, buf: &[u8], first: u32, count: u32) -> bool {
+    /// Model of `check_inode_block_sanity()` for one inode-table block whose scanned inodes'
+    /// checksum results are `csums` (`None`: an all-zero record): more than half bad means
+    /// garbage.
+    fn block_insane(&self, buf: &[u8], csums: &[Option<bool>]) -> bool {
         let ipb = self.sb.inodes_per_block();
         if ipb < 2 {
             return false;
         }
         let isz = self.sb.inode_size() as usize;
         let mut badness = 0;
-        for k in 0..count as usize {
-            let raw = &buf[k * isz..(k + 1) * isz];
-            if crate::bytes::is_zero(raw) {
+        for (k, csum) in csums.iter().enumerate() {
+            let Some(csum_ok) = *csum else {
                 continue;
-            }
-            let ino = first + k as u32;
-            let bad_csum =
-                self.csum() && !inode_csum_verify(self.sb.csum_seed(), Ino(ino), raw, isz);
-            if bad_csum || self.looks_insane(raw) {
+            };
+            let raw = &buf[k * isz..(k + 1) * isz];
+            if !csum_ok || self.looks_insane(raw) {
                 badness += 1;
             }
             if badness > ipb / 2 {
@@ -172,15 +180,25 @@ impl Fsck<'_> {
         bad > EXT4_N_BLOCKS / 2
     }
 
-    /// One inode record, in `e2fsck_pass1()`'s order.
-    fn check_inode(&mut self, ino: u32, raw: &[u8], insane: bool, low_dtime: bool) {
+    /// One inode record, in `e2fsck_pass1()`'s order; `csum` is whether its checksum
+    /// verifies, `None` for an all-zero record.
+    fn check_inode(
+        &mut self,
+        ino: u32,
+        raw: &[u8],
+        csum: Option<bool>,
+        insane: bool,
+        low_dtime: bool,
+    ) {
         let first_ino = self.sb.first_ino();
-        if ino >= first_ino && crate::bytes::is_zero(raw) {
-            return;
-        }
-        self.stats.inodes_scanned += 1;
         let isz = raw.len();
-        let csum_ok = !self.csum() || inode_csum_verify(self.sb.csum_seed(), Ino(ino), raw, isz);
+        let csum_ok = match csum {
+            Some(ok) => ok,
+            // Never used: nothing to check, past the reserved inodes.
+            None if ino >= first_ino => return,
+            None => !self.csum() || inode_csum_verify(self.sb.csum_seed(), Ino(ino), raw, isz),
+        };
+        self.stats.inodes_scanned += 1;
         let inode = parse_lenient(raw, ino);
         let links = inode.i_links_count;
         if insane && links > 0 {
