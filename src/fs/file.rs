@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::inode as fi;
 use crate::fs::map::{MapFlags, EXT4_MAP_UNWRITTEN};
 use crate::fs::{Fs, Handle};
+use crate::profile::Bug;
 use crate::units::{Ino, Lblk};
 
 /// Credits for writing one block (model of ext4_writepage_trans_blocks() for one page): the
@@ -257,6 +258,10 @@ impl Fs {
         }
         let bs = u64::from(self.block_size());
         let old = self.inode(ino).raw.i_size;
+        if size < old && !self.inode(ino).is_extents() && !self.bugs.has(Bug::U2) {
+            // Fixed U2: no truncate error after the pages are gone (Fs::ind_truncate_probe).
+            self.ind_truncate_probe(ino, Lblk(size.div_ceil(bs) as u32))?;
+        }
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
             let now = self.now();

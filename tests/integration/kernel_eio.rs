@@ -23,7 +23,7 @@
 //! Skips with a message without root, loop devices, /dev/fuse, python3 or fallocate(1).
 
 use crate::fuse::{skipped, Served};
-use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen};
+use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen, Zone};
 use e4fuzz::format::superblock::EXT4_ERROR_FS;
 use e4fuzz::fs::{Fs, MountOpts};
 use e4fuzz::harness::template::template;
@@ -453,4 +453,46 @@ fn without_u2_a_transient_indirect_read_error_fails_the_punch_or_truncate_and_fr
         map_before,
         "the truncate freed nothing"
     );
+}
+
+/// Without U2, a truncate whose walk cannot read an indirect block fails before it changes
+/// anything: `i_size`, the page cache and the map stay as they were. Before, the error came
+/// after ext4_setattr()'s work (the new size set, the pages past it dropped), so a block
+/// allocated by a write still in the page cache stayed mapped with bytes never written,
+/// visible once the file grew again (`corpus/regressions/truncate-eio-stale.repro`).
+#[test]
+fn without_u2_a_truncate_that_cannot_read_its_walk_changes_nothing() {
+    let (before, _ind, _scratch) = prepare();
+    let mut fs = Fs::mount(before, MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").unwrap();
+    // lblk 2000 under the DIND block: a new IND block and a new data block, in the cache.
+    fs.write_file(ino, 2000 * 4096, &[0xE4; 4096]).unwrap();
+    let size = fs.inode(ino).raw.i_size;
+    let map = fs.peek_map(ino).unwrap();
+    // The first read of every tree block fails (the IND block is the walk's first).
+    let rule = FaultRule::new(FaultOp::Read, FaultWhen::FirstEach).in_zone(Zone::TreeMeta);
+    fs.dev.set_fault_plan(FaultPlan::none().with_rule(rule));
+    let err = fs.truncate_file(ino, 100 * 4096).unwrap_err();
+    assert!(matches!(err, e4fuzz::Error::Io(_)), "{err:?}");
+    assert_eq!(fs.inode(ino).raw.i_size, size, "the size is unchanged");
+    assert_eq!(fs.peek_map(ino).unwrap(), map, "the map is unchanged");
+    assert_eq!(
+        fs.read_file(ino, 2000 * 4096, 4096).unwrap(),
+        [0xE4; 4096],
+        "lblk 2000 reads its data"
+    );
+    // Each retry gets past one more block, changing nothing until the walk reads; then the
+    // truncate goes through and lblk 2000 is gone.
+    let mut tries = 1;
+    while let Err(e) = fs.truncate_file(ino, 100 * 4096) {
+        assert!(matches!(e, e4fuzz::Error::Io(_)), "{e:?}");
+        assert_eq!(
+            (fs.inode(ino).raw.i_size, fs.peek_map(ino).unwrap()),
+            (size, map.clone())
+        );
+        tries += 1;
+        assert!(tries < 10, "the truncate keeps failing");
+    }
+    assert!(fs.peek_map(ino).unwrap().iter().all(|&(l, _, _)| l < 100));
+    assert_eq!(fs.inode(ino).raw.i_size, 100 * 4096);
 }

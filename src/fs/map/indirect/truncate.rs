@@ -439,6 +439,69 @@ impl Fs {
         Ok(())
     }
 
+    /// Read into the buffer cache every indirect block of `ino` that maps a block at or after
+    /// `from`: the blocks [`Fs::ind_truncate`] walks. Not in the kernel: the fixed engine's
+    /// side of U2. Once ext4_find_shared() returns its read errors, ext4_truncate() can fail
+    /// after ext4_setattr() has dropped the page cache past the new size; a block it left
+    /// mapped then shows its bytes on disk, not the dropped page's, when the file grows over it
+    /// again (stale data). So without U2 the truncate reads these blocks first, and an I/O
+    /// error fails it before anything changes; its walk then reads only cached blocks.
+    /// Pointers out of range and blocks that fail their check are left to the truncate.
+    pub fn ind_truncate_probe(&mut self, ino: Ino, from: Lblk) -> Result<()> {
+        let apb = self.addr_per_block() as u64;
+        let from = u64::from(from.0);
+        let (mut start, mut span) = (EXT4_NDIR_BLOCKS as u64, apb);
+        for (slot, depth) in [
+            (EXT4_IND_BLOCK, 1),
+            (EXT4_DIND_BLOCK, 2),
+            (EXT4_TIND_BLOCK, 3),
+        ] {
+            let key = self.inode(ino).raw.i_block[slot];
+            if start + span > from && key != 0 {
+                self.probe_subtree(ino, key, depth, (start, span), from)?;
+            }
+            start += span;
+            span *= apb;
+        }
+        Ok(())
+    }
+
+    /// [`Fs::ind_truncate_probe`] of the `depth`-level subtree at `key` that maps the `span`
+    /// blocks from `start`.
+    fn probe_subtree(
+        &mut self,
+        ino: Ino,
+        key: u32,
+        depth: usize,
+        (start, span): (u64, u64),
+        from: u64,
+    ) -> Result<()> {
+        let Ok(blk) = self.ind_check_ptr(ino, key) else {
+            return Ok(());
+        };
+        match self.ind_read(ino, blk) {
+            Ok(()) => {}
+            Err(e @ crate::Error::Io(_)) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        if depth == 1 {
+            return Ok(());
+        }
+        let apb = self.addr_per_block();
+        let child = span / apb as u64;
+        for k in 0..apb {
+            let at = start + k as u64 * child;
+            if at + child <= from {
+                continue;
+            }
+            let ptr = self.ind_ptr(ino, Some(blk), k)?;
+            if ptr != 0 {
+                self.probe_subtree(ino, ptr, depth - 1, (at, child), from)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Model of ext4_ind_truncate(): free every block of `ino` mapped at or after
     /// `last_block` (the first block past the new size), with the indirect blocks that
     /// become empty. `i_blocks` is updated; the caller sets `i_size` and marks the inode
