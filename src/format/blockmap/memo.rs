@@ -18,8 +18,8 @@
 //!
 //! Debug builds (so every test) re-walk each hit from the recorded blocks and assert that the
 //! map agrees. Fuzz builds (`--cfg fuzzing`, which cargo fuzz sets even with
-//! `--debug-assertions`, as OSS-Fuzz builds) skip that check: it undid the memo and made the
-//! `scenario` target 2.3 times slower under ASan.
+//! `--debug-assertions`, as OSS-Fuzz builds) skip that check: it undid the memo there
+//! (fuzz/README.md, "Throughput under ASan").
 
 use super::{walk_fresh, BlockMap, Buf, WalkCtx};
 use crate::error::Result;

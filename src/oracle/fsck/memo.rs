@@ -10,8 +10,8 @@
 //!
 //! Debug builds (so every test) run the check again on each hit and assert that it agrees.
 //! Fuzz builds (`--cfg fuzzing`, which cargo fuzz sets even with `--debug-assertions`, as
-//! OSS-Fuzz builds) skip that check: it undid the memo and made the `scenario` target 2.3 times
-//! slower under ASan.
+//! OSS-Fuzz builds) skip that check: it undid the memo there (fuzz/README.md, "Throughput
+//! under ASan").
 //!
 //! A memo entry is validated block by block: pointer equality first (a block no write touched
 //! since is the same shared buffer), then the bytes. It is only as sound as the recording:
