@@ -348,6 +348,11 @@ pub fn scenario_budget() -> crate::harness::ExecOpts {
 /// and a finding of that run panics with the finding, so the fuzzer saves the input and every
 /// saved artifact replays with the same first finding. A finding of the budgeted run that
 /// e2fsck does not confirm is not a finding.
+///
+/// **Heap balance.** The per-thread walk memo (`format::blockmap`) is dropped before and after
+/// each input, so that a warm execution frees all it allocates (`tests/heap_balance.rs`):
+/// libFuzzer re-runs every input that ends with more allocations than frees, to look for a
+/// leak, and across inputs the memo saved less than it cost under ASan.
 pub fn scenario(data: &[u8]) {
     crate::format::blockmap::forget_walks();
     let mut s = crate::scenario::Scenario::from_fuzz_bytes(data);
