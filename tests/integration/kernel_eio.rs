@@ -201,6 +201,37 @@ fn truncate_on_kernel(f2: &Path, fail: &dyn Fn(Fail), how: Fail, size: u64) {
     r.expect("the kernel's truncate succeeds");
 }
 
+/// A punch (offset, length) or a truncate (new size) of f2, run alike on both sides.
+#[derive(Clone, Copy)]
+enum Cut {
+    Punch(u64, u64),
+    Truncate(u64),
+}
+
+/// `cut` of f2 on the engine (the `mainline` switches) and on the kernel, each while reads of
+/// `blk` fail as `how`; both must succeed. Returns (ours, the kernel's) outcomes.
+fn cut_on_both(
+    before: &e4fuzz::dev::Disk,
+    blk: Pblk,
+    scratch: &host::Scratch,
+    how: Fail,
+    cut: Cut,
+) -> (Outcome, Outcome) {
+    let ours_img = on_engine(before, scratch, |fs, ino| {
+        fail_reads(fs, blk, how);
+        match cut {
+            Cut::Punch(off, len) => fs.punch_hole(ino, off, len),
+            Cut::Truncate(size) => fs.truncate_file(ino, size),
+        }
+        .expect("it succeeds, as the kernel's does");
+    });
+    let image = on_kernel(before, blk, scratch, |f2, fail| match cut {
+        Cut::Punch(off, len) => punch_on_kernel(f2, fail, how, off, len),
+        Cut::Truncate(size) => truncate_on_kernel(f2, fail, how, size),
+    });
+    (outcome(&ours_img), outcome(&image))
+}
+
 /// The kernel recorded no error and e2fsck finds the bitmaps right.
 fn assert_nothing_recorded(kernel: &Outcome) {
     assert!(
@@ -282,22 +313,14 @@ fn kernel_agrees_on_a_truncate_that_cannot_read_an_indirect_block() {
         return;
     }
     let (before, ind, scratch) = prepare();
-    let size = 326 * 4096;
-    let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, ind, Fail::Always);
-        fs.truncate_file(ino, size)
-            .expect("the truncate succeeds, as the kernel's does");
-    });
-    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        truncate_on_kernel(f2, fail, Fail::Always, size);
-    });
-    let kernel = outcome(&image);
+    let cut = Cut::Truncate(326 * 4096);
+    let (ours, kernel) = cut_on_both(&before, ind, &scratch, Fail::Always, cut);
     assert!(
         kernel.errors,
         "the kernel records the read failure: {kernel:?}"
     );
     assert!(kernel.map.is_empty(), "{kernel:?}");
-    assert_eq!(outcome(&ours_img), kernel);
+    assert_eq!(ours, kernel);
 }
 
 /// A punch inside the IND range whose first read of the IND block fails and whose next one
@@ -315,21 +338,14 @@ fn kernel_agrees_on_a_punch_whose_indirect_block_read_fails_once() {
     let mut files = setup();
     files[0].writes.push((100 * 4096, 1, 75));
     let (before, ind, scratch) = prepare_with(files);
-    let (off, len) = (326 * 4096, (900 - 326) * 4096);
-    let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, ind, Fail::Once);
-        fs.punch_hole(ino, off, len).expect("the punch succeeds");
-    });
-    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        punch_on_kernel(f2, fail, Fail::Once, off, len);
-    });
-    let kernel = outcome(&image);
+    let cut = Cut::Punch(326 * 4096, (900 - 326) * 4096);
+    let (ours, kernel) = cut_on_both(&before, ind, &scratch, Fail::Once, cut);
     assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.iter().all(|&(l, _, _)| l != 100),
         "lblk 100, before the range, is gone: {kernel:?}"
     );
-    assert_eq!(outcome(&ours_img), kernel);
+    assert_eq!(ours, kernel);
 }
 
 /// A punch over lblk 11–12 (the last direct block and the first under the IND) whose IND
@@ -346,15 +362,8 @@ fn kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once() {
     files[0].writes.push((11 * 4096, 4096, 76));
     files[0].writes.push((12 * 4096, 4096, 77));
     let (before, ind, scratch) = prepare_with(files);
-    let (off, len) = (11 * 4096, 2 * 4096);
-    let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, ind, Fail::Once);
-        fs.punch_hole(ino, off, len).expect("the punch succeeds");
-    });
-    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        punch_on_kernel(f2, fail, Fail::Once, off, len);
-    });
-    let kernel = outcome(&image);
+    let cut = Cut::Punch(11 * 4096, 2 * 4096);
+    let (ours, kernel) = cut_on_both(&before, ind, &scratch, Fail::Once, cut);
     assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.iter().all(|&(l, _, n)| l + n <= 11 || l >= 12),
@@ -364,7 +373,7 @@ fn kernel_agrees_on_a_punch_whose_end_indirect_read_fails_once() {
         kernel.map.iter().any(|&(l, _, n)| l <= 12 && 12 < l + n),
         "lblk 12, inside the range, is still mapped: {kernel:?}"
     );
-    assert_eq!(outcome(&ours_img), kernel);
+    assert_eq!(ours, kernel);
 }
 
 /// A truncate to a size inside lblk 1 whose read of that block (to zero its tail) fails:
@@ -383,22 +392,15 @@ fn kernel_agrees_on_a_truncate_whose_partial_block_read_fails() {
         let ino: Ino = fs.resolve("/f2").unwrap();
         Pblk(u64::from(fs.inode(ino).raw.i_block[1]))
     };
-    let size = 4096 + 100;
-    let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, lblk1, Fail::Always);
-        fs.truncate_file(ino, size).expect("the truncate succeeds");
-    });
-    let image = on_kernel(&before, lblk1, &scratch, |f2, fail| {
-        truncate_on_kernel(f2, fail, Fail::Always, size);
-    });
-    let kernel = outcome(&image);
+    let cut = Cut::Truncate(4096 + 100);
+    let (ours, kernel) = cut_on_both(&before, lblk1, &scratch, Fail::Always, cut);
     assert_nothing_recorded(&kernel);
     assert_eq!(
         kernel.map.iter().map(|&(_, _, n)| n).sum::<u32>(),
         2,
         "{kernel:?}"
     );
-    assert_eq!(outcome(&ours_img), kernel);
+    assert_eq!(ours, kernel);
 }
 
 /// A truncate to 326 blocks whose IND block read fails once: ext4_ind_truncate() shares
@@ -412,21 +414,14 @@ fn kernel_agrees_on_a_truncate_whose_indirect_block_read_fails_once() {
     let mut files = setup();
     files[0].writes.push((100 * 4096, 1, 75));
     let (before, ind, scratch) = prepare_with(files);
-    let size = 326 * 4096;
-    let ours_img = on_engine(&before, &scratch, |fs, ino| {
-        fail_reads(fs, ind, Fail::Once);
-        fs.truncate_file(ino, size).expect("the truncate succeeds");
-    });
-    let image = on_kernel(&before, ind, &scratch, |f2, fail| {
-        truncate_on_kernel(f2, fail, Fail::Once, size);
-    });
-    let kernel = outcome(&image);
+    let cut = Cut::Truncate(326 * 4096);
+    let (ours, kernel) = cut_on_both(&before, ind, &scratch, Fail::Once, cut);
     assert_nothing_recorded(&kernel);
     assert!(
         kernel.map.is_empty(),
         "lblk 100, inside the new size, is gone with the rest: {kernel:?}"
     );
-    assert_eq!(outcome(&ours_img), kernel);
+    assert_eq!(ours, kernel);
 }
 
 /// The same punch and truncate on the default engine (without U2): the failed read fails
