@@ -41,6 +41,23 @@ fn word(file: u8, tag: u8, index: u32) -> [u8; WORD] {
     w
 }
 
+/// The `(file, tag, word index)` of `w` if it is a data word (its check byte right).
+fn decode_word(w: &[u8; WORD]) -> Option<(u8, u8, u32)> {
+    let index = read_u32le(w, 3);
+    (w[0] == DATA_MAGIC && *w == word(w[1], w[2], index)).then_some((w[1], w[2], index))
+}
+
+/// The whole data words of `bytes`, a slice at offset `at` of its block: the first one starts
+/// at the returned skip.
+fn words(bytes: &[u8], at: usize) -> (usize, impl Iterator<Item = &[u8; WORD]>) {
+    let skip = (WORD - at % WORD) % WORD;
+    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
+    (
+        skip,
+        words.map(|w| w.try_into().expect("chunks_exact gives whole words")),
+    )
+}
+
 /// Fill `out` with the data of `file`, `tag` at byte offset `off` onwards (see the module doc).
 /// Whole words are stored 8 bytes at a time: only a partial first and last word are copied
 /// byte-range by byte-range (this runs for every byte a scenario writes, and its model).
@@ -105,15 +122,12 @@ pub fn foreign(bytes: &[u8], at: usize, file: u8, file_off: u64) -> bool {
     if has_poison(bytes, at) {
         return true;
     }
-    let skip = (WORD - at % WORD) % WORD;
-    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
+    let (skip, words) = words(bytes, at);
     let mut seen = false;
     for (i, w) in words.enumerate() {
-        let w: &[u8; WORD] = w.try_into().expect("chunks_exact gives whole words");
-        let index = read_u32le(w, 3);
-        if w[0] == DATA_MAGIC && *w == word(w[1], w[2], index) {
+        if let Some((f, _, index)) = decode_word(w) {
             let here = (file_off + (skip + i * WORD) as u64) / WORD as u64;
-            if w[1] != file || index != here as u32 {
+            if f != file || index != here as u32 {
                 return true;
             }
             seen = true;
@@ -136,18 +150,9 @@ pub fn describe(bytes: &[u8], at: usize) -> String {
             None => "poison".into(),
         };
     }
-    let skip = (WORD - at % WORD) % WORD;
-    let words = bytes.get(skip..).unwrap_or(&[]).chunks_exact(WORD);
-    for w in words {
-        let index = read_u32le(w, 3);
-        if w[0] == DATA_MAGIC && w == word(w[1], w[2], index) {
-            return format!(
-                "data of f{} tag {} at byte {}",
-                w[1],
-                w[2],
-                u64::from(index) * WORD as u64
-            );
-        }
+    if let Some((file, tag, index)) = words(bytes, at).1.find_map(decode_word) {
+        let byte = u64::from(index) * WORD as u64;
+        return format!("data of f{file} tag {tag} at byte {byte}");
     }
     "unrecognised bytes".into()
 }
