@@ -158,16 +158,6 @@ impl Bits {
         }
     }
 
-    /// Word `w` with the bits below bit `from` (an index into the set) cleared.
-    fn word_from(&self, w: usize, from: u64) -> u64 {
-        let word = self.words[w];
-        if from > w as u64 * 64 {
-            word & (u64::MAX << (from % 64))
-        } else {
-            word
-        }
-    }
-
     /// The bits in `[start, end)` where `self` and `other` (of the same length) differ.
     pub(crate) fn differences<'a>(
         &'a self,
@@ -176,42 +166,35 @@ impl Bits {
         end: u64,
     ) -> impl Iterator<Item = u64> + 'a {
         let end = end.min(self.len).min(other.len);
-        let mut i = start;
-        std::iter::from_fn(move || {
-            while i < end {
-                let w = (i / 64) as usize;
-                let diff = self.word_from(w, i) ^ other.word_from(w, i);
-                if diff == 0 {
-                    i = (w as u64 + 1) * 64;
-                    continue;
-                }
-                let b = w as u64 * 64 + u64::from(diff.trailing_zeros());
-                i = b + 1;
-                return (b < end).then_some(b);
-            }
-            None
-        })
+        ones(start, end, move |w| self.words[w] ^ other.words[w])
     }
 
     /// The set bits in `[start, end)`, in order.
     pub(crate) fn iter_set(&self, start: u64, end: u64) -> impl Iterator<Item = u64> + '_ {
         let end = end.min(self.len);
-        let mut i = start;
-        std::iter::from_fn(move || {
-            while i < end {
-                let w = (i / 64) as usize;
-                let word = self.word_from(w, i);
-                if word == 0 {
-                    i = (w as u64 + 1) * 64;
-                    continue;
-                }
-                let b = w as u64 * 64 + u64::from(word.trailing_zeros());
-                i = b + 1;
-                return (b < end).then_some(b);
-            }
-            None
-        })
+        ones(start, end, move |w| self.words[w])
     }
+}
+
+/// The set bits in `[start, end)` of the words `word(0)`, `word(1)`, … (bit `i` is bit `i % 64`
+/// of word `i / 64`), in order: a word at a time, jumping to each set bit.
+fn ones(start: u64, end: u64, word: impl Fn(usize) -> u64) -> impl Iterator<Item = u64> {
+    let mut i = start;
+    std::iter::from_fn(move || {
+        while i < end {
+            let w = (i / 64) as usize;
+            // The bits of word `w` from `i` on.
+            let bits = word(w) & (u64::MAX << (i % 64));
+            if bits == 0 {
+                i = (w as u64 + 1) * 64;
+                continue;
+            }
+            let b = w as u64 * 64 + u64::from(bits.trailing_zeros());
+            i = b + 1;
+            return (b < end).then_some(b);
+        }
+        None
+    })
 }
 
 #[cfg(test)]
