@@ -276,6 +276,9 @@ fn draw_setup_writes(d: &mut Draw<'_>, swarm: Swarm, l: &Limits) -> Vec<(u64, u3
 /// 1–4 threads of 0–16 ops each, at most [`MAX_TOTAL_OPS`] in all.
 fn draw_threads(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<Vec<Op>> {
     let count = d.int(1..=MAX_THREADS);
+    if count == 1 {
+        scope.sole_thread();
+    }
     let mut budget = MAX_TOTAL_OPS;
     let mut threads = Vec::with_capacity(count);
     for t in 0..count {
@@ -332,6 +335,9 @@ pub fn validate(s: &Scenario) -> Result<(), String> {
     }
     if s.threads.is_empty() || s.threads.len() > MAX_THREADS {
         return Err(format!("{} threads (1 to {MAX_THREADS})", s.threads.len()));
+    }
+    if s.threads.len() == 1 {
+        scope.sole_thread();
     }
     for (t, ops) in s.threads.iter().enumerate() {
         if ops.len() > MAX_OPS_PER_THREAD {
@@ -670,8 +676,12 @@ pub(crate) mod tests {
                 "thread 1 op 0: f3 does not exist for thread 1",
             ),
             (
-                with_ops(vec![vec![Op::Unlink { file: 0 }]]),
+                with_ops(vec![vec![Op::Unlink { file: 0 }], vec![]]),
                 "thread 0 op 0: f0 is not owned by thread 0",
+            ),
+            (
+                with_ops(vec![vec![], vec![Op::Truncate { file: 0, size: 0 }]]),
+                "thread 1 op 0: truncate of shared f0 to 0 below 3000",
             ),
             (
                 with_ops(vec![vec![Op::Punch {
@@ -713,6 +723,9 @@ pub(crate) mod tests {
             assert_eq!(validate(&s), Err(err.to_string()));
         }
         assert_eq!(validate(&with_ops(vec![vec![w(0)], vec![w(0)]])), Ok(()));
+        // One thread owns the setup files: it may truncate them to nothing and unlink them.
+        let own = vec![Op::Truncate { file: 0, size: 0 }, Op::Unlink { file: 0 }];
+        assert_eq!(validate(&with_ops(vec![own])), Ok(()));
         let tiny = Geometry {
             size_bytes: 1 << 20,
             ..Geometry::default()

@@ -7,6 +7,8 @@
 //! * a file from [`Scenario::setup`](crate::scenario::Scenario::setup) is **shared**: every thread
 //!   may use it, no thread unlinks it, and no thread truncates it below its size after setup
 //!   (its *floor*) — so an mmap store below the floor is always inside `i_size`;
+//!   With one thread there is no other order, and the setup files are owned by it
+//!   ([`Scope::sole_thread`]);
 //! * a file a thread creates is **owned** by that thread: only it uses, truncates, unlinks and
 //!   re-creates it, so its size is known exactly in program order;
 //! * a free index may be created by the first thread that draws it (threads are drawn in order),
@@ -164,6 +166,16 @@ impl Scope {
         self.slots[i] = Slot::Shared { floor: view.size };
         self.setup[i] = Some(view);
         Ok(())
+    }
+
+    /// The scenario has one thread: program order is the only order, so the setup files are
+    /// that thread's own (it may truncate them to any size, as U3 needs, or unlink them).
+    pub fn sole_thread(&mut self) {
+        for slot in &mut self.slots {
+            if matches!(slot, Slot::Shared { .. }) {
+                *slot = Slot::Owned { owner: 0 };
+            }
+        }
     }
 
     /// Start drawing (or replaying) thread `t`: its view is the state after setup.
