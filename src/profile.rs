@@ -50,6 +50,10 @@ pub enum Bug {
     /// an indirect block, punch hole and truncate free blocks outside the range, silently
     /// (mainline; found by e4fuzz, confirmed on 6.18).
     U2,
+    /// Truncate drops the pages past the new size before it walks the extent tree: when a
+    /// tree block read fails there, a block a `nodelalloc` write mapped stays mapped with
+    /// bytes never written (mainline; found by e4fuzz, confirmed on 6.18).
+    U3,
 }
 
 /// What the table says about one bug.
@@ -178,6 +182,12 @@ pub const BUGS: &[BugInfo] = &[
         origin: "mainline (ext4_find_shared() drops ext4_get_branch()'s error); found by e4fuzz, confirmed on 6.18",
         oracles: &["data-loss"],
     },
+    BugInfo {
+        bug: Bug::U3,
+        what: "ext4_setattr() drops the pages past the new size before ext4_truncate() walks the extent tree: when a tree block cannot be read, the truncate fails and a block a nodelalloc write mapped stays mapped with bytes never written, visible once the file grows again",
+        origin: "mainline (ext4_setattr(): truncate_pagecache() before ext4_truncate(), whose error leaves the blocks); found by e4fuzz, confirmed on 6.18",
+        oracles: &["stale-data"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -200,7 +210,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -219,6 +229,7 @@ impl Bug {
         Bug::T4,
         Bug::U1,
         Bug::U2,
+        Bug::U3,
     ];
 
     /// The stable id (`"S1"` …).
@@ -242,6 +253,7 @@ impl Bug {
             Bug::T4 => "T4",
             Bug::U1 => "U1",
             Bug::U2 => "U2",
+            Bug::U3 => "U3",
         }
     }
 
@@ -327,7 +339,7 @@ pub struct Profile {
 /// Every profile. `fixed` is the default.
 pub const PROFILES: &[Profile] = &[
     Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
-    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2)" },
+    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3)" },
     Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
     Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
     Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
@@ -360,7 +372,7 @@ mod tests {
         assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
         assert_eq!(
             Profile::by_name("mainline").unwrap().bugs,
-            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2])
+            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3])
         );
         assert_eq!(
             Profile::by_name("thread-v1").unwrap().bugs,

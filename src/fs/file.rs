@@ -258,9 +258,15 @@ impl Fs {
         }
         let bs = u64::from(self.block_size());
         let old = self.inode(ino).raw.i_size;
-        if size < old && !self.inode(ino).is_extents() && !self.bugs.has(Bug::U2) {
-            // Fixed U2: no truncate error after the pages are gone (Fs::ind_truncate_probe).
-            self.ind_truncate_probe(ino, Lblk(size.div_ceil(bs) as u32))?;
+        if size < old {
+            // Fixed U2/U3: no truncate error after the pages are gone (the probes read the
+            // blocks the walk reads first).
+            let from = Lblk(size.div_ceil(bs) as u32);
+            if !self.inode(ino).is_extents() && !self.bugs.has(Bug::U2) {
+                self.ind_truncate_probe(ino, from)?;
+            } else if self.inode(ino).is_extents() && !self.bugs.has(Bug::U3) {
+                self.ext_truncate_probe(ino, from)?;
+            }
         }
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;
         let res = (|| {
@@ -287,7 +293,9 @@ impl Fs {
             self.mark_inode_dirty(&mut h, ino)
         })();
         let stop = self.journal_stop(h);
-        res.and(stop)
+        // ext4_setattr()'s `err_out: ext4_std_error(inode->i_sb, error)`: an error once the
+        // handle started is recorded in the superblock.
+        res.and(stop).map_err(|e| self.ext4_error(e))
     }
 
     /// Zero bytes `[from, to)` of one block if it is mapped (model of ext4_block_zero_page_range()).

@@ -633,3 +633,60 @@ fn extent_fuzz_throughput() {
         }
     }
 }
+
+/// Without U3, a truncate of a depth-2 extent tree (420 one-block extents on 1 KiB blocks)
+/// under a `first-each` fault on the tree blocks fails before it changes anything, for any new
+/// size: each failure leaves the size and the map as they were (`Fs::ext_truncate_probe`
+/// read a block the walk needs and that read failed), and retries get through.
+#[test]
+fn without_u3_a_failed_extent_truncate_changes_nothing_at_any_depth() {
+    use e4fuzz::dev::{FaultOp, FaultPlan, FaultRule, FaultWhen};
+    use e4fuzz::harness::template::template;
+    use e4fuzz::scenario::{FileSetup, Geometry};
+    let writes = (0..840u64)
+        .step_by(2)
+        .map(|l| (l * 1024, 1024, 1))
+        .collect();
+    let setup = [FileSetup {
+        file: 2,
+        indirect: false,
+        writes,
+    }];
+    let before = template(&Geometry::default(), &setup).expect("template");
+    for blocks in [0u64, 1, 100, 167, 168, 169, 500, 837, 838] {
+        let mut fs = Fs::mount(before.clone(), MountOpts::default()).expect("mount");
+        let ino = fs.resolve("/f2").unwrap();
+        assert_eq!(fs.inode(ino).raw.i_block[1] >> 16, 2, "depth 2");
+        let rule = FaultRule::new(FaultOp::Read, FaultWhen::FirstEach).in_zone(Zone::TreeMeta);
+        fs.dev.set_fault_plan(FaultPlan::none().with_rule(rule));
+        let (size, map) = (fs.inode(ino).raw.i_size, fs.peek_map(ino).unwrap());
+        let mut failures = 0;
+        while let Err(e) = fs.truncate_file(ino, blocks * 1024) {
+            assert!(matches!(e, e4fuzz::Error::Io(_)), "{blocks}: {e:?}");
+            let now = (fs.inode(ino).raw.i_size, fs.peek_map(ino).unwrap());
+            assert_eq!(
+                now,
+                (size, map.clone()),
+                "{blocks}: a failure changed nothing"
+            );
+            failures += 1;
+            assert!(failures < 20, "{blocks}: the truncate keeps failing");
+        }
+        assert!(failures > 0, "{blocks}: the walk read a tree block");
+        let left = fs.peek_map(ino).unwrap();
+        assert!(
+            left.iter().all(|&(l, _, n)| u64::from(l + n) <= blocks),
+            "{blocks}: {left:?}"
+        );
+        let kept = map
+            .iter()
+            .filter(|&&(l, _, _)| u64::from(l) < blocks)
+            .count();
+        assert_eq!(
+            left.len(),
+            kept,
+            "{blocks}: the extents below the size stay"
+        );
+        assert_eq!(fs.sb.s_state & e4fuzz::format::superblock::EXT4_ERROR_FS, 0);
+    }
+}

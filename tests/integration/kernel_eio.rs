@@ -491,3 +491,157 @@ fn without_u2_a_truncate_that_cannot_read_its_walk_changes_nothing() {
     assert!(fs.peek_map(ino).unwrap().iter().all(|&(l, _, _)| l < 100));
     assert_eq!(fs.inode(ino).raw.i_size, 100 * 4096);
 }
+
+/// f2 as an extent file of 400 one-block extents on every other block of lblk 0–799 (depth 1,
+/// two leaves), a hole at lblk 101; the template and f2's second leaf.
+fn prepare_extent_tree() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
+    let writes = (0..800u64)
+        .step_by(2)
+        .map(|l| (l * 4096, 4096, (l % 200) as u8 + 1))
+        .collect();
+    let files = vec![FileSetup {
+        file: 2,
+        indirect: false,
+        writes,
+    }];
+    let before = template(&geometry(), &files).expect("template");
+    let leaf2 = {
+        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
+        let ino: Ino = fs.resolve("/f2").unwrap();
+        let ib = fs.inode(ino).raw.i_block;
+        assert_eq!(
+            (ib[0] >> 16, ib[1] >> 16),
+            (2, 1),
+            "two index entries, depth 1"
+        );
+        Pblk(u64::from(ib[7])) // the second entry's ei_leaf_lo
+    };
+    (before, leaf2, host::Scratch::new("eio-ext").unwrap())
+}
+
+/// The U3 sequence on f2 through `ops`: a write fills lblk 101 (a new block, mapped at once
+/// under `nodelalloc`, its bytes only in the page cache), a truncate to 50 blocks whose
+/// first read of the second leaf fails (it must fail with EIO), a write at lblk 600 that grows
+/// the file over lblk 101 again, and an fsync. Returns what a read of lblk 101 then gives.
+trait U3Ops {
+    fn write(&mut self, off: u64, data: &[u8]);
+    fn truncate_failing_once(&mut self, size: u64) -> Option<i32>;
+    fn fsync(&mut self);
+    fn read(&mut self, off: u64) -> Vec<u8>;
+}
+
+fn u3_sequence(ops: &mut dyn U3Ops) -> Vec<u8> {
+    ops.write(101 * 4096, &[0x5A; 4096]);
+    let errno = ops.truncate_failing_once(50 * 4096);
+    assert_eq!(errno, Some(5), "the truncate fails with EIO");
+    ops.write(600 * 4096, &[0x77]);
+    ops.fsync();
+    ops.read(101 * 4096)
+}
+
+struct EngineOps<'a>(&'a mut Fs, Ino, Pblk);
+
+impl U3Ops for EngineOps<'_> {
+    fn write(&mut self, off: u64, data: &[u8]) {
+        self.0.write_file(self.1, off, data).expect("write");
+    }
+    fn truncate_failing_once(&mut self, size: u64) -> Option<i32> {
+        fail_reads(self.0, self.2, Fail::Once);
+        let r = self.0.truncate_file(self.1, size);
+        fail_reads(self.0, self.2, Fail::Off);
+        r.err().map(|e| e.errno())
+    }
+    fn fsync(&mut self) {
+        self.0.fsync(self.1).expect("fsync");
+    }
+    fn read(&mut self, off: u64) -> Vec<u8> {
+        self.0.read_file(self.1, off, 4096).expect("read")
+    }
+}
+
+struct KernelOps<'a>(std::fs::File, &'a dyn Fn(Fail));
+
+impl U3Ops for KernelOps<'_> {
+    fn write(&mut self, off: u64, data: &[u8]) {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, data, off).expect("write");
+    }
+    fn truncate_failing_once(&mut self, size: u64) -> Option<i32> {
+        (self.1)(Fail::Once);
+        let r = self.0.set_len(size);
+        (self.1)(Fail::Off);
+        r.err().and_then(|e| e.raw_os_error())
+    }
+    fn fsync(&mut self) {
+        self.0.sync_all().expect("fsync");
+    }
+    fn read(&mut self, off: u64) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        std::os::unix::fs::FileExt::read_exact_at(&self.0, &mut b, off).expect("read");
+        b
+    }
+}
+
+/// Seeded bug U3 on the kernel: an extent-file truncate whose first read of the second leaf
+/// fails. ext4_setattr() has set the new size and dropped the page cache past it when
+/// ext4_ext_remove_space() fails, so the truncate returns EIO having freed nothing, and
+/// ext4_setattr() records the error. lblk 101's block stays mapped with its data never
+/// written; once a write grows the file over it again, a read shows the block's old bytes
+/// (another file's, here the template's poison). The engine, with the `mainline` switches,
+/// reads the same poison and ends in the same state.
+#[test]
+fn kernel_agrees_on_an_extent_truncate_whose_leaf_read_fails_once() {
+    if skipped("kernel_agrees_on_an_extent_truncate_whose_leaf_read_fails_once") {
+        return;
+    }
+    let (before, leaf2, scratch) = prepare_extent_tree();
+    let mut ours_read = vec![];
+    let ours_img = on_engine(&before, &scratch, |fs, ino| {
+        ours_read = u3_sequence(&mut EngineOps(fs, ino, leaf2));
+    });
+    let mut kernel_read = vec![];
+    let image = on_kernel(&before, leaf2, &scratch, |f2, fail| {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(f2)
+            .unwrap();
+        kernel_read = u3_sequence(&mut KernelOps(f, fail));
+    });
+    assert!(
+        e4fuzz::harness::pattern::has_poison(&kernel_read, 0),
+        "the kernel shows a free block's old bytes at lblk 101: {:02x?}",
+        &kernel_read[..16]
+    );
+    assert_eq!(ours_read, kernel_read, "the engine reads the same bytes");
+    let kernel = outcome(&image);
+    assert!(
+        kernel.errors,
+        "ext4_setattr() records the error: {kernel:?}"
+    );
+    assert!(
+        kernel.map.iter().any(|&(l, _, n)| l <= 101 && 101 < l + n),
+        "lblk 101 is still mapped: {kernel:?}"
+    );
+    assert_eq!(outcome(&ours_img), kernel);
+}
+
+/// The same sequence on the default engine (without U3): the truncate reads the tree blocks
+/// its walk needs before it changes anything, so it fails with EIO with the size, the pages
+/// and the map as they were, and lblk 101 reads back the written bytes.
+#[test]
+fn without_u3_an_extent_truncate_that_cannot_read_a_leaf_changes_nothing() {
+    let (before, leaf2, _scratch) = prepare_extent_tree();
+    let mut fs = Fs::mount(before, MountOpts::default()).expect("mount");
+    let ino = fs.resolve("/f2").unwrap();
+    fs.write_file(ino, 101 * 4096, &[0x5A; 4096]).unwrap();
+    let (size, map) = (fs.inode(ino).raw.i_size, fs.peek_map(ino).unwrap());
+    let read = u3_sequence(&mut EngineOps(&mut fs, ino, leaf2));
+    assert_eq!(read, [0x5A; 4096], "lblk 101 reads its data");
+    assert!(fs
+        .peek_map(ino)
+        .unwrap()
+        .iter()
+        .all(|m| map.contains(m) || m.0 == 600));
+    assert_eq!(fs.inode(ino).raw.i_size, size, "the size is unchanged");
+    assert_eq!(fs.sb.s_state & EXT4_ERROR_FS, 0, "nothing is recorded");
+}

@@ -27,6 +27,52 @@ impl Fs {
         self.ext4_ext_remove_space(h, ino, from.0, EXT_MAX_BLOCKS - 1)
     }
 
+    /// Read into the buffer cache every extent tree block that ext4_ext_remove_space() reads
+    /// when truncating `ino` at `from`. Not in the kernel: the fixed engine's side of U3. The
+    /// kernel's ext4_setattr() drops the page cache past the new size before ext4_truncate()
+    /// walks the tree; when a read of a tree block fails there, the truncate fails having
+    /// freed nothing past that block, and a block that a `nodelalloc` write had mapped keeps
+    /// its old bytes on disk, which the file shows once it grows over it again (stale data,
+    /// `tests/integration/kernel_eio.rs` shows it on the kernel). So without U3 the truncate
+    /// reads these blocks first, and an I/O error fails it before anything changes; its walk
+    /// then reads only cached blocks. Blocks that fail their check are left to the truncate.
+    pub fn ext_truncate_probe(&mut self, ino: Ino, from: Lblk) -> Result<()> {
+        let depth = match self.ext_check_inode(ino) {
+            Ok(d) => d,
+            Err(_) => return Ok(()),
+        };
+        self.probe_ext_node(ino, None, depth, from.0).map(|_| ())
+    }
+
+    /// [`Fs::ext_truncate_probe`] of the node `bh` at `depth`: an index node's children
+    /// right to left, as the walk visits them. Returns whether the truncate empties the node
+    /// (every extent under it starts at or past `from`); a child it does not empty ends the
+    /// walk at this level (ext4_ext_more_to_rm()).
+    fn probe_ext_node(
+        &mut self,
+        ino: Ino,
+        bh: Option<Pblk>,
+        depth: u16,
+        from: u32,
+    ) -> Result<bool> {
+        let entries = usize::from(self.hdr(ino, bh).entries);
+        if depth == 0 {
+            return Ok(entries == 0 || self.ext_at(ino, bh, 0).ee_block >= from);
+        }
+        for k in (0..entries).rev() {
+            let ix = self.idx_at(ino, bh, k);
+            let emptied = match self.read_extent_tree_block(ino, ix, depth - 1) {
+                Ok(child) => self.probe_ext_node(ino, Some(child), depth - 1, from)?,
+                Err(e @ Error::Io(_)) => return Err(e),
+                Err(_) => false,
+            };
+            if !emptied {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Free the blocks of `[s, e)` (model of ext4_punch_hole()'s call
     /// `ext4_ext_remove_space(inode, first_block, stop_block - 1)`).
     pub fn ext_remove_space(&mut self, h: &mut Handle, ino: Ino, s: Lblk, e: Lblk) -> Result<()> {
