@@ -16,7 +16,7 @@
 //! | 1 | geometry: below 192 the default (1 KiB blocks, 16 MiB, extents, csum, 1024-block journal); else 4 KiB or 2 KiB blocks, no csum, rarely no `extent` |
 //! | 11 | crash: mid-workload or not (1), write index (2), fates seed (4), keep and tear per-mille (2 + 2) |
 //! | 5 | fault: present (1), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), mode (1: once, sticky, or the first op on each block) |
-//! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or not, write count (0–8), writes of ≤ 10 bytes |
+//! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or extents (with `Deep` on 1 KiB blocks, one in eight extent files fragmented: [`fragment_writes`]), write count (0–8), writes of ≤ 10 bytes |
 //! | 1 + 4 + ≤ 720 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 15 bytes |
 //! | 1 + ≤ 64 | schedule, with two threads or more: a form byte, then up to 32 decisions one byte each, or up to 32 segments of two bytes, a choice and its run length ([`draw_schedule`]) |
 //!
@@ -57,8 +57,10 @@ pub const MAX_GEN_OPS_PER_THREAD: usize = 16;
 pub const MAX_TOTAL_OPS: usize = 48;
 /// Most files set up before the workload.
 pub const MAX_SETUP_FILES: usize = 4;
-/// Most writes per setup file.
+/// Most writes per setup file (drawn; a fragmented file has [`fragment_writes`] too).
 pub const MAX_SETUP_WRITES: usize = 8;
+/// How many more one-block extents than a tree block holds a fragmented setup file gets.
+const FRAGMENT_EXTRA: u64 = 32;
 /// Most bytes of a flat schedule.
 pub const MAX_FLAT_SCHEDULE_BYTES: usize = 32;
 /// Most schedule segments the generator draws (two input bytes each).
@@ -245,11 +247,26 @@ fn draw_setup(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<FileSetu
         let Some(file) = d.pick(&scope.creatable()) else {
             break;
         };
-        let indirect = !scope.extents_fs() || d.int(0u8..=3) != 0;
+        // On an extent filesystem one byte: a quarter extent files, one in eight of those
+        // fragmented on 1 KiB blocks with the `Deep` switch (the byte's value modulo 4
+        // decides indirect, as it did before there were fragmented files).
+        let (indirect, fragmented) = if scope.extents_fs() {
+            let k = d.int(0u8..=31);
+            (
+                k % 4 != 0,
+                k == 12 && scope.limits.bs == 1024 && swarm.on(Feature::Deep),
+            )
+        } else {
+            (true, false)
+        };
+        let mut writes = draw_setup_writes(d, swarm, &scope.limits);
+        if fragmented {
+            writes.splice(0..0, fragment_writes(&scope.limits));
+        }
         let f = FileSetup {
             file,
             indirect,
-            writes: draw_setup_writes(d, swarm, &scope.limits),
+            writes,
         };
         // The offsets and lengths are clipped to the limits, so the scope takes the file.
         if scope.add_setup(&f).is_ok() {
@@ -257,6 +274,17 @@ fn draw_setup(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<FileSetu
         }
     }
     setup
+}
+
+/// The writes that fragment an extent file before its drawn writes: one byte at the start of
+/// every other block from lblk 0, [`FRAGMENT_EXTRA`] more extents than a tree block holds, so
+/// that the tree has depth 1 and two leaves. Ops then walk index entries, split and empty
+/// leaves, and a truncate's walk can meet a leaf that no earlier op read (U3's trigger).
+fn fragment_writes(l: &Limits) -> Vec<(u64, u32, u8)> {
+    let leaf = crate::format::extent::block_max(u32::try_from(l.bs).expect("block size"));
+    (0..u64::from(leaf) + FRAGMENT_EXTRA)
+        .map(|k| (2 * k * l.bs, 1, (k % 251) as u8 + 1))
+        .collect()
 }
 
 fn draw_setup_writes(d: &mut Draw<'_>, swarm: Swarm, l: &Limits) -> Vec<(u64, u32, u8)> {
@@ -413,7 +441,11 @@ pub(crate) mod tests {
             ),
             (s.setup.len() <= MAX_SETUP_FILES, "setup files"),
             (
-                s.setup.iter().all(|f| f.writes.len() <= MAX_SETUP_WRITES),
+                s.setup.iter().all(|f| {
+                    let leaf = crate::format::extent::block_max(s.geometry.block_size);
+                    let fragment = usize::from(leaf) + FRAGMENT_EXTRA as usize;
+                    f.writes.len() <= MAX_SETUP_WRITES + fragment
+                }),
                 "setup writes",
             ),
             (
