@@ -278,7 +278,7 @@ fn draw_setup(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<FileSetu
 
 /// The writes that fragment an extent file before its drawn writes: one byte at the start of
 /// every other block from lblk 0, [`FRAGMENT_EXTRA`] more extents than a tree block holds, so
-/// that the tree has depth 1 and two leaves. Ops then walk index entries, split and empty
+/// that the tree has depth 1 and two leaves. Ops then walk index entries, empty and remove
 /// leaves, and a truncate's walk can meet a leaf that no earlier op read (U3's trigger).
 fn fragment_writes(l: &Limits) -> Vec<(u64, u32, u8)> {
     let leaf = crate::format::extent::block_max(u32::try_from(l.bs).expect("block size"));

@@ -42,11 +42,20 @@ os.pwrite(f1, b'W' * 4096, 0)   # nodelalloc: blocks 0 and 5 allocated in T, pag
 os.pwrite(f1, b'V' * 4096, 5 * 4096)
 open(ctl, 'w').write('delay-write 86 3')
 assert libc.sync_file_range(f1, 5 * 4096, 4096, 2) == 0   # page 5 under writeback, held
+tid = []
 def punch():                    # drops page 0, waits on page 5's writeback, then its handle
+    tid.append(threading.get_native_id())
     assert libc.fallocate(f1, 3, 0, 6 * 4096) == 0, os.strerror(ctypes.get_errno())
 t = threading.Thread(target=punch)
 t.start()
-time.sleep(0.5)
+def waiting():                  # the punch sleeps uninterruptibly: on page 5's writeback
+    if not tid:
+        return False
+    stat = open('/proc/self/task/%d/stat' % tid[0]).read()
+    return stat.rsplit(')', 1)[1].split()[0] == 'D'
+deadline = time.time() + 2.5    # the write is held for 3 s
+while not waiting() and time.time() < deadline:
+    time.sleep(0.01)
 os.fsync(f3)                    # commits T while the punch is between its drop and its handle
 t.join()
 "#;
