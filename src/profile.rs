@@ -52,7 +52,8 @@ pub enum Bug {
     U2,
     /// Truncate drops the pages past the new size before it walks the extent tree: when a
     /// tree block read fails there, a block a `nodelalloc` write mapped stays mapped with
-    /// bytes never written (mainline; found by e4fuzz, confirmed on 6.18).
+    /// bytes never written (mainline; found checking the extent side of an e4fuzz finding,
+    /// confirmed on 6.18).
     U3,
 }
 
@@ -185,7 +186,7 @@ pub const BUGS: &[BugInfo] = &[
     BugInfo {
         bug: Bug::U3,
         what: "ext4_setattr() drops the pages past the new size before ext4_truncate() walks the extent tree: when a tree block cannot be read, the truncate fails and a block a nodelalloc write mapped stays mapped with bytes never written, visible once the file grows again",
-        origin: "mainline (ext4_setattr(): truncate_pagecache() before ext4_truncate(), whose error leaves the blocks); found by e4fuzz, confirmed on 6.18",
+        origin: "mainline (ext4_setattr(): truncate_pagecache() before ext4_truncate(), whose error leaves the blocks); found checking the extent side of an e4fuzz finding, confirmed on 6.18",
         oracles: &["stale-data"],
     },
 ];
