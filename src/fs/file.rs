@@ -262,10 +262,10 @@ impl Fs {
             // Fixed U2/U3: no truncate error after the pages are gone (the probes read the
             // blocks the walk reads first).
             let from = Lblk(size.div_ceil(bs) as u32);
-            if !self.inode(ino).is_extents() && !self.bugs.has(Bug::U2) {
-                self.ind_truncate_probe(ino, from)?;
-            } else if self.inode(ino).is_extents() && !self.bugs.has(Bug::U3) {
-                self.ext_truncate_probe(ino, from)?;
+            match self.inode(ino).is_extents() {
+                true if !self.bugs.has(Bug::U3) => self.ext_truncate_probe(ino, from)?,
+                false if !self.bugs.has(Bug::U2) => self.ind_truncate_probe(ino, from)?,
+                _ => {}
             }
         }
         let mut h = self.journal_start(WRITE_CREDITS * 4)?;

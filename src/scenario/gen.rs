@@ -442,8 +442,7 @@ pub(crate) mod tests {
             (s.setup.len() <= MAX_SETUP_FILES, "setup files"),
             (
                 s.setup.iter().all(|f| {
-                    let leaf = crate::format::extent::block_max(s.geometry.block_size);
-                    let fragment = usize::from(leaf) + FRAGMENT_EXTRA as usize;
+                    let fragment = fragment_writes(&Limits::new(&s.geometry)).len();
                     f.writes.len() <= MAX_SETUP_WRITES + fragment
                 }),
                 "setup writes",
