@@ -1,4 +1,6 @@
-//! Tests of delta debugging (`super`): every candidate is a smaller valid scenario, and minimized repros keep their oracle.
+//! Tests of delta debugging (`super`): the candidates a pass makes (distinct, never undoing
+//! each other, cuts that keep the other threads' picks), fault pinning and the two larger
+//! detours (a concurrent commit, one thread).
 
 use super::*;
 use crate::scenario::FileSetup;
