@@ -1,6 +1,7 @@
 //! Time-to-find per seeded bug (a benchmark, not a test):
 //! `cargo run --release --example time_to_find -- [SEEDS] [BUDGET_S] [BUG...]`
-//! (default 5 seeds, 120 s, every bug of design.md's table).
+//! (default 5 seeds, 120 s, every seeded bug; `CRASH_MODEL=prefix` for
+//! `run --crash-model prefix`).
 //!
 //! For each bug and seed `0..SEEDS` it runs the campaign of `e4fuzz run --bug ID --seed S
 //! --time BUDGET` (one job) until the first finding whose oracle is in the bug's expected
@@ -8,7 +9,7 @@
 //! stop it), and prints the time to it, the oracle, and the median over the seeds. A seed that
 //! finds nothing in the budget counts as "none" (and the median is then a lower bound).
 
-use e4fuzz::harness::campaign::{CampaignOpts, Found, Progress};
+use e4fuzz::harness::campaign::{CampaignOpts, CrashModel, Found, Progress};
 use e4fuzz::harness::run_campaign;
 use e4fuzz::profile::{Bug, BugSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,15 @@ fn main() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `CRASH_MODEL=prefix` runs the campaigns with `run --crash-model prefix`.
+fn crash_model() -> CrashModel {
+    match std::env::var("CRASH_MODEL").as_deref() {
+        Ok("prefix") => CrashModel::Prefix,
+        Ok("reorder") | Err(_) => CrashModel::Reorder,
+        Ok(other) => panic!("CRASH_MODEL is prefix or reorder, not {other:?}"),
+    }
+}
+
 /// One campaign: the time to the first in-class finding and a table cell.
 fn one(bug: Bug, seed: u64, budget: f64, out: &std::path::Path) -> (Option<f64>, String) {
     let p = FirstInClass {
@@ -86,6 +96,7 @@ fn one(bug: Bug, seed: u64, budget: f64, out: &std::path::Path) -> (Option<f64>,
         e2fsck_sample: None,
         kernel_sample: None,
         max_findings: None,
+        crash_model: crash_model(),
     };
     run_campaign(&opts, &p).expect("campaign");
     let first = p.hit.lock().unwrap().clone();

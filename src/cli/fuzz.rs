@@ -3,7 +3,7 @@
 
 use super::{EXIT_FINDING, EXIT_OK};
 use crate::error::{Error, Result};
-use crate::harness::campaign::{CampaignOpts, CampaignReport, Found, Progress};
+use crate::harness::campaign::{CampaignOpts, CampaignReport, CrashModel, Found, Progress};
 use crate::harness::exec::{execute_images, Images};
 use crate::harness::minimize::{minimize, MinimizeOpts};
 use crate::harness::{run_campaign, ExecOpts, Verdict};
@@ -51,6 +51,11 @@ pub struct RunArgs {
     /// Stop once N distinct findings are reported (1: stop at the first, as libFuzzer does).
     #[arg(long, value_name = "N")]
     max_findings: Option<usize>,
+    /// Which crash states to check: `reorder` keeps, loses or tears each write not yet
+    /// durable at a crash point, as the scenario draws; `prefix` keeps every write issued
+    /// before it, whole and in order (dm-log-writes' replay), to see what reordering adds.
+    #[arg(long, value_enum, default_value = "reorder")]
+    crash_model: CrashModel,
     /// Print one JSON object at the end.
     #[arg(long)]
     json: bool,
@@ -149,6 +154,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         e2fsck_sample: a.e2fsck_sample,
         kernel_sample: a.kernel_sample.filter(|&n| n > 0),
         max_findings: a.max_findings,
+        crash_model: a.crash_model,
     };
     if opts.kernel_sample.is_some() {
         if let Err(why) = kernel::available() {

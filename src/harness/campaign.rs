@@ -55,6 +55,31 @@ pub struct CampaignOpts {
     pub kernel_sample: Option<u64>,
     /// Stop once this many distinct findings are reported (`None`: run out the budget).
     pub max_findings: Option<usize>,
+    /// Which crash states the scenarios draw.
+    pub crash_model: CrashModel,
+}
+
+/// Which crash states a campaign's scenarios draw (`run --crash-model`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashModel {
+    /// The generated fates: each write not yet durable at a crash point is kept, lost or torn
+    /// at 512-byte sectors, as drawn (the device reorders writes between flushes).
+    #[default]
+    Reorder,
+    /// Every write issued before the crash point reaches the media whole: the crash states
+    /// dm-log-writes replays (fstests' log-writes tests), in issue order, with no write lost
+    /// or torn. What block-level reordering and torn writes add shows against it.
+    Prefix,
+}
+
+impl CrashModel {
+    /// Set `s`'s crash fates to this model's (`Reorder` keeps the drawn ones).
+    pub fn apply(self, s: &mut Scenario) {
+        if self == CrashModel::Prefix {
+            s.crash.keep_per_mille = 1000;
+            s.crash.tear_per_mille = 0;
+        }
+    }
 }
 
 /// One reported finding.
@@ -207,7 +232,8 @@ fn worker(sh: &Shared<'_>, j: u64) {
         let len = rng.random_range(INPUT_LEN);
         let mut input = vec![0u8; len];
         rng.fill(&mut input[..]);
-        let s = scenario_of(&input, &o.profile, o.bugs);
+        let mut s = scenario_of(&input, &o.profile, o.bugs);
+        o.crash_model.apply(&mut s);
         let exec = exec_opts(o.e2fsck_sample, local);
         let kernel = o.kernel_sample.is_some_and(|n| n > 0 && local % n == 0)
             && crate::oracle::kernel::available().is_ok();
@@ -342,6 +368,7 @@ mod tests {
             e2fsck_sample: None,
             kernel_sample: None,
             max_findings: None,
+            crash_model: Default::default(),
         };
         let r = run_campaign(&opts, &Quiet).unwrap();
         assert_eq!(r.execs, 6);

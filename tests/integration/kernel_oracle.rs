@@ -359,6 +359,7 @@ fn campaigns_sample_the_kernel_oracle() {
         e2fsck_sample: None,
         kernel_sample: Some(1),
         max_findings: None,
+        crash_model: Default::default(),
     };
     let r = run_campaign(&opts, &Quiet).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
