@@ -55,6 +55,9 @@ pub enum Bug {
     /// bytes never written (mainline; found checking the extent side of an e4fuzz finding,
     /// confirmed on 6.18).
     U3,
+    /// A checkpoint moves the journal's tail without flushing the blocks it wrote home, and
+    /// writes the journal superblock without FUA (before 79feb521a447, internal journals).
+    S18,
 }
 
 /// What the table says about one bug.
@@ -189,6 +192,12 @@ pub const BUGS: &[BugInfo] = &[
         origin: "mainline (ext4_setattr(): truncate_pagecache() before ext4_truncate(), whose error leaves the blocks); found checking the extent side of an e4fuzz finding, confirmed on 6.18",
         oracles: &["stale-data"],
     },
+    BugInfo {
+        bug: Bug::S18,
+        what: "a checkpoint moves the journal's tail without a cache flush: the new tail can reach the media before the blocks written home, and a crash loses committed metadata that recovery no longer replays",
+        origin: "79feb521a447 (2012, internal journals)",
+        oracles: &["fsck", "data-loss"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -211,7 +220,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -231,6 +240,7 @@ impl Bug {
         Bug::U1,
         Bug::U2,
         Bug::U3,
+        Bug::S18,
     ];
 
     /// The stable id (`"S1"` …).
@@ -255,6 +265,7 @@ impl Bug {
             Bug::U1 => "U1",
             Bug::U2 => "U2",
             Bug::U3 => "U3",
+            Bug::S18 => "S18",
         }
     }
 

@@ -113,6 +113,9 @@ pub enum Op {
     Writeback,
     /// The journal's commit timer firing.
     Commit,
+    /// `EXT4_IOC_CHECKPOINT`: commit, then write every logged block home and move the
+    /// journal's tail (`jbd2_journal_flush()`).
+    Checkpoint,
     /// `EXT4_IOC_MIGRATE` / `chattr ±e`.
     Migrate { file: u8, to: MigrateTo },
 }
@@ -143,7 +146,8 @@ impl Op {
             | Op::Fsync { .. }
             | Op::Sync
             | Op::Writeback
-            | Op::Commit => None,
+            | Op::Commit
+            | Op::Checkpoint => None,
         }
     }
 

@@ -10,6 +10,7 @@
 use crate::dev::Zone;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::profile::Bug;
 use crate::units::{Ino, Pblk};
 use std::collections::BTreeMap;
 
@@ -60,6 +61,7 @@ impl Fs {
             }
             let j = self.journal.as_mut().expect("journal");
             if j.space_left() < j.max_txn_buffers + credits && j.running.is_none() {
+                j.tail_flush = !self.bugs.has(Bug::S18);
                 if let Err(e) = j.checkpoint_all(&mut self.dev) {
                     return Err(self.journal_abort(e));
                 }
@@ -115,6 +117,29 @@ impl Fs {
         Ok(true)
     }
 
+    /// Model of jbd2_journal_flush() (fs/jbd2/journal.c) as ext4_ioctl_checkpoint() calls it,
+    /// the caller holding the updates lock: commit the running transaction, then write every
+    /// committed block home and move the tail past them (jbd2_log_do_checkpoint(),
+    /// jbd2_cleanup_journal_tail()). Errors: `Invalid` (ENODEV) without a journal.
+    ///
+    /// Simplification: the kernel then also marks the journal empty (`s_start = 0`) and, at
+    /// the next commit, writes the tail again (JBD2_FLUSHED); here the tail stays at the head,
+    /// which recovery reads the same way (nothing to replay before the next commit).
+    pub fn journal_checkpoint(&mut self) -> Result<()> {
+        self.check_writable()?;
+        if self.journal.is_none() {
+            return Err(Error::Invalid("no journal (ENODEV)".into()));
+        }
+        self.journal_commit()?;
+        self.dev.flush()?;
+        let j = self.journal.as_mut().expect("journal");
+        j.tail_flush = !self.bugs.has(Bug::S18);
+        if let Err(e) = j.checkpoint_all(&mut self.dev) {
+            return Err(self.journal_abort(e));
+        }
+        Ok(())
+    }
+
     /// Model of jbd2_journal_commit_transaction() as ext4 drives it: write back the ordered
     /// data of the running transaction's inodes (T_FLUSH), freeze a copy of every metadata
     /// block it modified, and write them to the log with the commit block. Without a journal:
@@ -149,6 +174,7 @@ impl Fs {
         let j = self.journal.as_mut().expect("journal");
         let nrevoked = j.running.as_ref().map_or(0, |t| t.revoked.len());
         if j.commit_size(copies.len(), nrevoked) > j.space_left() {
+            j.tail_flush = !self.bugs.has(Bug::S18);
             if let Err(e) = j.checkpoint_all(&mut self.dev) {
                 return Err(self.journal_abort(e));
             }

@@ -345,6 +345,29 @@ mod tests {
         assert_eq!(guarded(|| 5), Ok(5));
     }
 
+    /// S18 is found only by reordering: its repro fires with the recorded fates (some pending
+    /// writes lost, the new journal tail kept), and is clean with every pending write kept
+    /// (the prefix crash model, `run --crash-model prefix`) and on `fixed`.
+    #[test]
+    fn s18_needs_a_crash_state_that_reorders_writes() {
+        let path = format!(
+            "{}/corpus/repros/S18-fsck.repro",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).expect("S18-fsck.repro");
+        let s = Scenario::parse_repro(&text).expect("parses");
+        assert!(s.crash.keep_per_mille < 1000);
+        let v = super::super::execute(&s);
+        assert!(v.findings.iter().any(|f| f.oracle == "fsck"), "{}", v.trace);
+        let mut prefix = s.clone();
+        crate::harness::campaign::CrashModel::Prefix.apply(&mut prefix);
+        let v = super::super::execute(&prefix);
+        assert!(v.is_clean(), "{}", v.trace);
+        let mut fixed = s;
+        fixed.bugs = crate::profile::BugSet::NONE;
+        assert!(super::super::execute(&fixed).is_clean());
+    }
+
     /// The trace names each failed operation: U2's punch fails its first read of f4's IND
     /// block (1579) under a `first-each` rule.
     #[test]

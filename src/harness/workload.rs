@@ -21,7 +21,7 @@ use crate::dev::{Disk, DETAIL_INJECTED};
 use crate::error::{Error, IoOp, Result};
 use crate::format::jbd2::JournalSuperblock;
 use crate::fs::{Fs, MountOpts};
-use crate::ops::locks::{i_data_sem, i_rwsem, in_handle, journal_commit};
+use crate::ops::locks::{i_data_sem, i_rwsem, in_handle, journal_checkpoint, journal_commit};
 use crate::ops::{ind_migrate, migrate, paths};
 use crate::oracle::flags::InodeTables;
 use crate::oracle::model::{Model, Origin, Outcome};
@@ -703,6 +703,7 @@ async fn run_plain(cx: &Cx<Fs>, op: &Op) -> Option<Result<OpValue>> {
         Op::Sync => sync(cx).await.map(|()| OpValue::Unit),
         Op::Writeback => writeback_all(cx).await.map(|()| OpValue::Unit),
         Op::Commit => journal_commit(cx).await.map(|()| OpValue::Unit),
+        Op::Checkpoint => journal_checkpoint(cx).await.map(|()| OpValue::Unit),
         Op::Migrate { .. } => return None,
     })
 }

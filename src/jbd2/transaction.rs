@@ -96,6 +96,9 @@ pub struct Journal {
     pub aborted: bool,
     /// Issue PREFLUSH/FUA (`JBD2_BARRIER`, the default).
     pub barrier: bool,
+    /// Flush the device before a checkpoint moves the tail, and write the superblock with
+    /// FUA (79feb521a447; off with the seeded bug S18, as before that commit).
+    pub tail_flush: bool,
     /// Commit time source (seconds), provided by the filesystem clock.
     pub commit_time: u64,
 }
@@ -132,6 +135,7 @@ impl Journal {
             checkpoint: Vec::new(),
             aborted: false,
             barrier: true,
+            tail_flush: true,
             commit_time: 0,
         })
     }
@@ -269,21 +273,32 @@ impl Journal {
         self.aborted = true;
         self.running = None;
         self.jsb.s_errno = -errno;
+        let block = self.sb_block(dev);
+        let _ = dev.write_fua_as(self.bmap(0), &block, Zone::Journal);
+    }
+
+    /// The superblock's block as `j_sb_buffer` holds it: the superblock, then zeros (the
+    /// kernel never reads it back after load, so neither do we).
+    fn sb_block(&self, dev: &Disk) -> Vec<u8> {
         let bytes = self.jsb.to_bytes();
         let mut block = vec![0u8; dev.block_size() as usize];
         block[..bytes.len()].copy_from_slice(&bytes);
-        let _ = dev.write_fua_as(self.bmap(0), &block, Zone::Journal);
+        block
     }
 
     /// Write the journal superblock (`jbd2_write_superblock()`, REQ_SYNC|REQ_FUA, with a
     /// PREFLUSH when barriers are on).
     pub fn write_superblock(&mut self, dev: &mut Disk) -> Result<()> {
-        let bytes = self.jsb.to_bytes();
-        let mut block = dev.read_block_as(self.bmap(0), Zone::Journal)?.to_vec();
-        block[..bytes.len()].copy_from_slice(&bytes);
+        let block = self.sb_block(dev);
         if self.barrier {
             dev.flush()?;
         }
         dev.write_fua_as(self.bmap(0), &block, Zone::Journal)
+    }
+
+    /// The superblock write of a checkpoint with S18: no flush, no FUA (`WRITE_SYNC`).
+    pub(crate) fn write_superblock_unflushed(&mut self, dev: &mut Disk) -> Result<()> {
+        let block = self.sb_block(dev);
+        dev.write_as(self.bmap(0), &block, Zone::Journal)
     }
 }

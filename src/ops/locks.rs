@@ -75,6 +75,15 @@ pub async fn journal_commit(cx: &Cx<Fs>) -> Result<()> {
     r
 }
 
+/// Model of ext4_ioctl_checkpoint() (fs/ext4/ioctl.c): jbd2_journal_lock_updates() (the
+/// commit lock for write: no handle is open), then [`Fs::journal_checkpoint`].
+pub async fn journal_checkpoint(cx: &Cx<Fs>) -> Result<()> {
+    let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
+    let r = cx.with(|fs| fs.journal_checkpoint());
+    cx.unlock(g).await;
+    r
+}
+
 /// Run a synchronous engine call that starts and stops its own handle (truncate, punch,
 /// evict) as one handle: the `jbd2_handle` read hold around it.
 pub async fn in_handle<T>(cx: &Cx<Fs>, f: impl FnOnce(&mut Fs) -> Result<T>) -> Result<T> {

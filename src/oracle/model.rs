@@ -337,7 +337,7 @@ impl Model {
                     self.durable_point(file, at, end_log);
                 }
             }
-            Op::Read { .. } | Op::Fiemap { .. } | Op::Writeback | Op::Commit => {}
+            Op::Read { .. } | Op::Fiemap { .. } | Op::Writeback | Op::Commit | Op::Checkpoint => {}
             Op::Migrate { .. } => {}
         }
     }

@@ -12,12 +12,12 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 3 | swarm: 18 switches, a set bit switches a feature off |
+//! | 3 | swarm: 20 switches, a set bit switches a feature off |
 //! | 1 | geometry: below 192 the default (1 KiB blocks, 16 MiB, extents, csum, 1024-block journal); else 4 KiB or 2 KiB blocks, no csum, rarely no `extent` |
 //! | 11 | crash: mid-workload or not (1), write index (2), fates seed (4), keep and tear per-mille (2 + 2) |
 //! | 5 | fault: present (1), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), mode (1: once, sticky, or the first op on each block) |
 //! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or extents (with `Deep` on 1 KiB blocks, one in eight extent files fragmented: [`fragment_writes`]), write count (0–8), writes of ≤ 10 bytes |
-//! | 1 + 4 + ≤ 720 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 15 bytes |
+//! | 1 + 4 + ≤ 768 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 16 bytes (with the `Focus` switch a file operand takes one byte more, which three times in four names the file the thread's last op named) |
 //! | 1 + ≤ 64 | schedule, with two threads or more: a form byte, then up to 32 decisions one byte each, or up to 32 segments of two bytes, a choice and its run length ([`draw_schedule`]) |
 //!
 //! Bytes past those are ignored; when the input runs out every draw is the start of its range,
@@ -307,6 +307,7 @@ fn draw_threads(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<Vec<Op
     if count == 1 {
         scope.sole_thread();
     }
+    scope.set_focus(swarm.on(Feature::Focus));
     let mut budget = MAX_TOTAL_OPS;
     let mut threads = Vec::with_capacity(count);
     for t in 0..count {
@@ -486,7 +487,32 @@ pub(crate) mod tests {
         assert_eq!(validate(&Scenario::default()), Ok(()));
         // A one-byte input only decides part of the swarm: still the default.
         assert_eq!(generate(&[0xFF]), Scenario::default());
-        assert_eq!(size_hint(), (0, Some(20 + 333 + 725 + 65)));
+        assert_eq!(size_hint(), (0, Some(20 + 333 + 773 + 65)));
+    }
+
+    /// With the `Focus` switch (bit 18 of the swarm clear), a thread's consecutive file ops
+    /// name the same file far more often than without it.
+    #[test]
+    fn focus_keeps_a_threads_ops_on_one_file() {
+        let same_file_rate = |focus: bool| {
+            let (mut same, mut pairs) = (0u32, 0u32);
+            for mut buf in buffers().into_iter().filter(|b| b.len() >= 3) {
+                buf[0] = if focus { buf[0] & !0x04 } else { buf[0] | 0x04 };
+                for t in &generate(&buf).threads {
+                    let files: Vec<u8> = t.iter().filter_map(Op::file).collect();
+                    for w in files.windows(2) {
+                        pairs += 1;
+                        same += u32::from(w[0] == w[1]);
+                    }
+                }
+            }
+            f64::from(same) / f64::from(pairs)
+        };
+        let (on, off) = (same_file_rate(true), same_file_rate(false));
+        assert!(
+            on > off + 0.15,
+            "same-file rate {on:.2} with focus, {off:.2} without"
+        );
     }
 
     fn kind(op: &Op) -> &'static str {
@@ -504,6 +530,7 @@ pub(crate) mod tests {
             Op::Unlink { .. } => "unlink",
             Op::Writeback => "writeback",
             Op::Commit => "commit",
+            Op::Checkpoint => "checkpoint",
             Op::Migrate {
                 to: MigrateTo::Extents,
                 ..
@@ -560,6 +587,7 @@ pub(crate) mod tests {
             "unlink",
             "writeback",
             "commit",
+            "checkpoint",
             "migrate-to-extents",
             "migrate-to-indirect",
             "4 threads",
@@ -586,7 +614,7 @@ pub(crate) mod tests {
     fn swarm_switches_remove_op_kinds() {
         let mut rng = XorShift(7);
         for _ in 0..200 {
-            let mut buf = vec![0x03, 0xFF, 0xFF];
+            let mut buf = vec![0x0F, 0xFF, 0xFF];
             buf.extend(rng.bytes(400));
             let s = generate(&buf);
             assert!(

@@ -40,7 +40,7 @@
 //! Ops (`fN` is a file `f0`..`f7`; offsets and lengths in bytes): `create fN`,
 //! `write fN off= len= tag=`, `mmap-write fN off= len= tag=`, `read fN off= len=`, `fiemap fN`,
 //! `truncate fN size=`, `punch fN off= len=`, `fallocate fN off= len=`, `fsync fN`, `sync`,
-//! `unlink fN`, `writeback`, `commit`, `migrate fN to=extents|indirect`.
+//! `unlink fN`, `writeback`, `commit`, `checkpoint`, `migrate fN to=extents|indirect`.
 //!
 //! # Reading
 //!
@@ -140,6 +140,7 @@ pub fn op_line(op: &Op) -> String {
         Op::Unlink { file } => format!("unlink f{file}"),
         Op::Writeback => "writeback".into(),
         Op::Commit => "commit".into(),
+        Op::Checkpoint => "checkpoint".into(),
         Op::Migrate { file, to } => format!("migrate f{file} to={}", migrate_name(to)),
     }
 }
@@ -611,7 +612,7 @@ crash at_write=none seed=0 keep=500 tear=100
             (format!("{H}thread 1\n"), "line 2: expected `thread 0` (threads are numbered in order)"),
             (format!("{H}  sync\n"), "line 2: `sync` before any `thread` line"),
             (ops65, "line 67: thread 0: more than 64 ops"),
-            (format!("{H}bugs S1,S99\n"), "line 2: unknown bug id `S99` (known: S1,S2,S3,S4,S5,S6,S7,S8,S9,S10,S14,S16,S17,T2,T3,T4,U1,U2,U3)"),
+            (format!("{H}bugs S1,S99\n"), "line 2: unknown bug id `S99` (known: S1,S2,S3,S4,S5,S6,S7,S8,S9,S10,S14,S16,S17,T2,T3,T4,U1,U2,U3,S18)"),
             (format!("{H}bugs\n"), "line 2: `bugs` takes one value"),
             (format!("{H}profile nope\n"), "line 2: unknown profile `nope` (known: fixed, mainline, merged-2008, thread-v1, pre-patch)"),
             (format!("{H}\n# c\nprofile fixed\nprofile fixed\n"), "line 5: `profile` given twice"),

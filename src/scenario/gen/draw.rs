@@ -90,11 +90,15 @@ pub(crate) enum Feature {
     CrashMid,
     /// An injected I/O error.
     Faults,
+    /// A thread's ops return to the file its last op touched (three times in four).
+    Focus,
+    /// `EXT4_IOC_CHECKPOINT`.
+    Checkpoint,
 }
 
 impl Feature {
     /// Number of switches.
-    pub const COUNT: u32 = 18;
+    pub const COUNT: u32 = 20;
 }
 
 /// Swarm testing (Groce, Regehr et al.): each input switches whole op kinds and features off,
@@ -140,7 +144,7 @@ mod tests {
     fn draws_consume_only_what_the_range_needs() {
         let data = [0x01, 0x02, 0x01, 0xFF, 0x00, 0x05, 0x09, 0x0A];
         let mut d = Draw::new(&data);
-        // 0..=0x3FFFF needs three bytes, read big-endian: 0x010201 sets bits 0, 9 and 16.
+        // 0..=0xFFFFF needs three bytes, read big-endian: 0x010201 sets bits 0, 9 and 16.
         let s = Swarm::draw(&mut d);
         assert_eq!(s, Swarm(0x010201));
         assert!(!s.on(Feature::Create));

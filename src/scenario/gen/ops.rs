@@ -11,7 +11,7 @@ use super::scope::{Limits, Mapping, Scope};
 use crate::scenario::{MigrateTo, Op};
 
 /// Weight of each op kind among the offered ones (data-path ops and migration dominate).
-const WEIGHTS: [(Feature, u8); 15] = [
+const WEIGHTS: [(Feature, u8); 16] = [
     (Feature::Create, 1),
     (Feature::Write, 3),
     (Feature::MmapWrite, 3),
@@ -27,6 +27,7 @@ const WEIGHTS: [(Feature, u8); 15] = [
     (Feature::Commit, 1),
     (Feature::MigrateToExtents, 2),
     (Feature::MigrateToIndirect, 1),
+    (Feature::Checkpoint, 1),
 ];
 /// Largest write or read, in blocks.
 pub(crate) const WRITE_BLOCKS_MAX: u64 = 4;
@@ -35,7 +36,7 @@ const FALLOCATE_BLOCKS_MAX: u64 = 16;
 /// One migration in this many goes to any file and direction (EINVAL/EOPNOTSUPP paths).
 const MIGRATE_ANY_ONE_IN: u8 = 16;
 /// Most bytes one op consumes (kind, operands): bounds `size_hint`.
-pub(crate) const OP_BYTES_MAX: usize = 15;
+pub(crate) const OP_BYTES_MAX: usize = 16;
 /// Most bytes [`draw_off`] consumes.
 pub(crate) const OFF_BYTES_MAX: usize = 7;
 
@@ -50,19 +51,20 @@ pub(crate) fn draw_op(d: &mut Draw<'_>, swarm: Swarm, scope: &Scope) -> Option<O
         Feature::Write => draw_write(d, scope, deep, &any),
         Feature::MmapWrite => draw_mmap(d, scope),
         Feature::Read => draw_read(d, scope, deep, &any),
-        Feature::Fiemap => d.pick(&any).map(|file| Op::Fiemap { file }),
+        Feature::Fiemap => pick_file(d, scope, &any).map(|file| Op::Fiemap { file }),
         Feature::Truncate => draw_truncate(d, scope, deep, &any),
         Feature::Punch => draw_punch(d, scope, deep, &any),
         Feature::Fallocate => draw_fallocate(d, scope, deep),
-        Feature::Fsync => d.pick(&any).map(|file| Op::Fsync { file }),
+        Feature::Fsync => pick_file(d, scope, &any).map(|file| Op::Fsync { file }),
         Feature::Sync => Some(Op::Sync),
-        Feature::Unlink => d
-            .pick(&scope.files(|f, _| scope.owns(f)))
-            .map(|file| Op::Unlink { file }),
+        Feature::Unlink => {
+            pick_file(d, scope, &scope.files(|f, _| scope.owns(f))).map(|file| Op::Unlink { file })
+        }
         Feature::Writeback => Some(Op::Writeback),
         Feature::Commit => Some(Op::Commit),
+        Feature::Checkpoint => Some(Op::Checkpoint),
         Feature::MigrateToExtents | Feature::MigrateToIndirect => draw_migrate(d, scope, kind),
-        Feature::Deep | Feature::CrashMid | Feature::Faults => None,
+        Feature::Deep | Feature::CrashMid | Feature::Faults | Feature::Focus => None,
     }
 }
 
@@ -90,7 +92,7 @@ fn offerable(kind: Feature, scope: &Scope) -> bool {
             scope.extents_fs() && exists(&|_, v| v.mapping == Mapping::Indirect)
         }
         Feature::MigrateToIndirect => exists(&|_, v| small_extent_file(&scope.limits, v)),
-        Feature::Sync | Feature::Writeback | Feature::Commit => true,
+        Feature::Sync | Feature::Writeback | Feature::Commit | Feature::Checkpoint => true,
         _ => exists(&|_, _| true),
     }
 }
@@ -98,6 +100,21 @@ fn offerable(kind: Feature, scope: &Scope) -> bool {
 /// An extent file that `chattr -e` can convert: it fits in the direct blocks.
 fn small_extent_file(l: &Limits, v: &super::scope::FileView) -> bool {
     v.mapping == Mapping::Extents && v.size <= l.bounds[0] * l.bs
+}
+
+/// The file of an op, one of `files`: with the `Focus` switch, three times in four the file
+/// the thread's last op named ([`Scope::focus`]) when it is one of several `files`, so that one
+/// thread's ops meet on one file (a write into a hole, a truncate below it, the file grown
+/// again: U3's sequence); else any of `files`.
+fn pick_file(d: &mut Draw<'_>, scope: &Scope, files: &[u8]) -> Option<u8> {
+    if files.len() > 1 {
+        if let Some(f) = scope.focus().filter(|f| files.contains(f)) {
+            if d.int(0u8..=3) != 0 {
+                return Some(f);
+            }
+        }
+    }
+    d.pick(files)
 }
 
 /// A logical block: direct, IND, DIND, TIND (DIND/TIND only when `deep`), a range boundary,
@@ -140,7 +157,7 @@ fn hot(scope: &Scope, file: u8) -> Vec<u64> {
 
 fn draw_write(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option<Op> {
     let l = scope.limits;
-    let file = d.pick(any)?;
+    let file = pick_file(d, scope, any)?;
     let off = draw_off(d, &l, deep, &hot(scope, file));
     let len = draw_len(d, &l, off, WRITE_BLOCKS_MAX * l.bs);
     let tag = d.int(0..=u8::MAX);
@@ -157,7 +174,7 @@ fn draw_write(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option
 /// the time: a store into a hole allocates, one onto data does not).
 fn draw_mmap(d: &mut Draw<'_>, scope: &Scope) -> Option<Op> {
     let bs = scope.limits.bs;
-    let file = d.pick(&scope.files(|f, _| scope.mmap_bound(f) > 0))?;
+    let file = pick_file(d, scope, &scope.files(|f, _| scope.mmap_bound(f) > 0))?;
     let bound = scope.mmap_bound(file);
     let last = (bound - 1) / bs;
     let hot: Vec<u64> = hot(scope, file)
@@ -184,7 +201,7 @@ fn draw_mmap(d: &mut Draw<'_>, scope: &Scope) -> Option<Op> {
 
 fn draw_read(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option<Op> {
     let l = scope.limits;
-    let file = d.pick(any)?;
+    let file = pick_file(d, scope, any)?;
     let off = draw_off(d, &l, deep, &hot(scope, file));
     let len = u32::try_from(draw_len(d, &l, off, 2 * WRITE_BLOCKS_MAX * l.bs)).ok()?;
     Some(Op::Read { file, off, len })
@@ -194,7 +211,7 @@ fn draw_read(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option<
 /// never below the floor of a shared file.
 fn draw_truncate(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option<Op> {
     let l = scope.limits;
-    let file = d.pick(any)?;
+    let file = pick_file(d, scope, any)?;
     let size = scope.view(file)?.size;
     let new = match d.int(0u8..=4) {
         0 => 0,
@@ -210,7 +227,7 @@ fn draw_truncate(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Opt
 /// through most of a DIND subtree): the ranges `ext4_ind_remove_space` gets wrong.
 fn draw_punch(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option<Op> {
     let l = scope.limits;
-    let file = d.pick(any)?;
+    let file = pick_file(d, scope, any)?;
     let off = draw_off(d, &l, deep, &hot(scope, file));
     let a = l.per_block;
     let max_blocks = match d.int(0u8..=3) {
@@ -224,7 +241,7 @@ fn draw_punch(d: &mut Draw<'_>, scope: &Scope, deep: bool, any: &[u8]) -> Option
 
 fn draw_fallocate(d: &mut Draw<'_>, scope: &Scope, deep: bool) -> Option<Op> {
     let l = scope.limits;
-    let file = d.pick(&scope.files(|_, v| v.mapping == Mapping::Extents))?;
+    let file = pick_file(d, scope, &scope.files(|_, v| v.mapping == Mapping::Extents))?;
     let off = draw_off(d, &l, deep, &hot(scope, file));
     let len = draw_len(d, &l, off, FALLOCATE_BLOCKS_MAX * l.bs);
     Some(Op::Fallocate { file, off, len })
@@ -234,7 +251,7 @@ fn draw_fallocate(d: &mut Draw<'_>, scope: &Scope, deep: bool) -> Option<Op> {
 /// direction.
 fn draw_migrate(d: &mut Draw<'_>, scope: &Scope, kind: Feature) -> Option<Op> {
     if d.one_in(MIGRATE_ANY_ONE_IN) {
-        let file = d.pick(&scope.files(|_, _| true))?;
+        let file = pick_file(d, scope, &scope.files(|_, _| true))?;
         let to = if d.int(0u8..=1) == 0 {
             MigrateTo::Extents
         } else {
@@ -250,5 +267,5 @@ fn draw_migrate(d: &mut Draw<'_>, scope: &Scope, kind: Feature) -> Option<Op> {
         let files = scope.files(|_, v| small_extent_file(&l, v));
         (files, MigrateTo::Indirect)
     };
-    d.pick(&files).map(|file| Op::Migrate { file, to })
+    pick_file(d, scope, &files).map(|file| Op::Migrate { file, to })
 }

@@ -124,6 +124,10 @@ pub(crate) struct Scope {
     /// The drawing thread's view.
     view: [Option<FileView>; MAX_FILES as usize],
     thread: usize,
+    /// The `Focus` switch is on.
+    focus_on: bool,
+    /// The file the drawing thread's last op named.
+    last: Option<u8>,
 }
 
 impl Scope {
@@ -136,6 +140,8 @@ impl Scope {
             setup: Default::default(),
             view: Default::default(),
             thread: 0,
+            focus_on: false,
+            last: None,
         }
     }
 
@@ -182,6 +188,17 @@ impl Scope {
     pub fn begin_thread(&mut self, t: usize) {
         self.thread = t;
         self.view = self.setup.clone();
+        self.last = None;
+    }
+
+    /// Switch focus on or off (the swarm's `Focus`).
+    pub fn set_focus(&mut self, on: bool) {
+        self.focus_on = on;
+    }
+
+    /// With focus on, the file the drawing thread's last op named (if any op did).
+    pub fn focus(&self) -> Option<u8> {
+        self.last.filter(|_| self.focus_on)
     }
 
     /// Whether the filesystem has the `extent` feature (`chattr +e` can succeed).
@@ -290,7 +307,7 @@ impl Scope {
             Op::Fiemap { file } | Op::Fsync { file } | Op::Migrate { file, .. } => {
                 self.exists(file).map(|_| ())
             }
-            Op::Sync | Op::Writeback | Op::Commit => Ok(()),
+            Op::Sync | Op::Writeback | Op::Commit | Op::Checkpoint => Ok(()),
         }
     }
 
@@ -326,6 +343,7 @@ impl Scope {
 
     /// Apply `op` (which passed [`Scope::check`]) to the drawing thread's view.
     pub fn apply(&mut self, op: &Op) {
+        self.last = op.file().or(self.last);
         let bs = self.limits.bs;
         let small = NDIR_BLOCKS * bs;
         let extents_fs = self.extents_fs;

@@ -288,6 +288,7 @@ pub(super) fn parse_op(word: &str, args: &[&str]) -> Result<Option<Op>, String> 
         "sync" => bare(Op::Sync)?,
         "writeback" => bare(Op::Writeback)?,
         "commit" => bare(Op::Commit)?,
+        "checkpoint" => bare(Op::Checkpoint)?,
         "write" | "mmap-write" => {
             let (file, v) = file_op(word, args, &["off", "len", "tag"])?;
             let (off, len, tag) = (num("off", v[0])?, num("len", v[1])?, num("tag", v[2])?);
