@@ -13,6 +13,7 @@ use crate::fs::Fs;
 use crate::profile::Bug;
 use crate::units::{Ino, Pblk};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A cached metadata block (`struct buffer_head`).
 #[derive(Clone, Debug)]
@@ -62,6 +63,11 @@ impl Fs {
             let j = self.journal.as_mut().expect("journal");
             if j.space_left() < j.max_txn_buffers + credits && j.running.is_none() {
                 j.tail_flush = !self.bugs.has(Bug::S18);
+                let bufs = &self.bufs.map;
+                j.refresh_checkpoint(|b| {
+                    bufs.get(&b)
+                        .map(|buf| Arc::<[u8]>::from(buf.data.as_slice()))
+                });
                 if let Err(e) = j.checkpoint_all(&mut self.dev) {
                     return Err(self.journal_abort(e));
                 }
@@ -134,6 +140,11 @@ impl Fs {
         self.dev.flush()?;
         let j = self.journal.as_mut().expect("journal");
         j.tail_flush = !self.bugs.has(Bug::S18);
+        let bufs = &self.bufs.map;
+        j.refresh_checkpoint(|b| {
+            bufs.get(&b)
+                .map(|buf| Arc::<[u8]>::from(buf.data.as_slice()))
+        });
         if let Err(e) = j.checkpoint_all(&mut self.dev) {
             return Err(self.journal_abort(e));
         }

@@ -17,8 +17,24 @@ use crate::error::Result;
 use crate::jbd2::transaction::Journal;
 use crate::units::Pblk;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl Journal {
+    /// Model of jbd2_log_do_checkpoint() writing the live `buffer_head`s, not copies: with no
+    /// transaction running, each block still to be checkpointed takes `live`'s contents for it
+    /// (the cached buffer, which holds what was committed plus writes made outside the
+    /// journal since, such as the error fields ext4_error() puts in the superblock).
+    pub fn refresh_checkpoint(&mut self, live: impl Fn(u64) -> Option<Arc<[u8]>>) {
+        assert!(self.running.as_ref().is_none_or(|t| t.is_empty()));
+        for cp in &mut self.checkpoint {
+            for (blk, (data, _)) in cp.blocks.iter_mut() {
+                if let Some(now) = live(*blk) {
+                    *data = now;
+                }
+            }
+        }
+    }
+
     /// Write every committed block home, flush, and advance the tail to the head.
     pub fn checkpoint_all(&mut self, dev: &mut Disk) -> Result<()> {
         self.check_alive()?;
