@@ -195,7 +195,7 @@ pub const BUGS: &[BugInfo] = &[
     BugInfo {
         bug: Bug::S18,
         what: "a checkpoint moves the journal's tail without a cache flush: the new tail can reach the media before the blocks written home, and a crash loses committed metadata that recovery no longer replays",
-        origin: "79feb521a447 (2012, internal journals)",
+        origin: "79feb521a447 (jbd2, 2012; its jbd twin is 353b67d8ced4, with the FUA superblock write in fd2cbd4dfa3d)",
         oracles: &["fsck", "data-loss"],
     },
 ];
