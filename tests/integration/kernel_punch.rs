@@ -130,6 +130,41 @@ fn kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle()
     if skipped("kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle") {
         return;
     }
+    // The race needs the fsync's commit to land while the punch waits between its drop and its
+    // handle; on a loaded machine (the other kernel tests run beside this one) the timing can
+    // miss, so up to three attempts, each a whole new mount, must show it once.
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let (last, stale, entries) = punch_once();
+        assert_eq!(
+            last,
+            Some((6 * 4096, vec![])),
+            "after the unmount f1 is all hole"
+        );
+        if let Some((_, size, blocks)) = stale.first() {
+            assert_eq!(*size, 6 * 4096, "{stale:?}");
+            assert!(
+                blocks.contains(&(0, true)),
+                "block 0, whose page the punch dropped, shows poison: {stale:?}"
+            );
+            return;
+        }
+        tries.push(entries);
+    }
+    panic!(
+        "no crash state shows f1 with another file's old bytes in three attempts (the kernel no \
+         longer has U1? then mark it fixed): {tries:?} log entries"
+    );
+}
+
+/// One run of the kernel side: the state after the unmount, the crash states (log index, size,
+/// blocks) whose f1 shows poison, and the number of log entries.
+#[allow(clippy::type_complexity)]
+fn punch_once() -> (
+    Option<(u64, Vec<(u32, bool)>)>,
+    Vec<(usize, u64, Vec<(u32, bool)>)>,
+    usize,
+) {
     let scratch = host::Scratch::new("punch").unwrap();
     let before = template(&geometry(), &setup()).expect("template");
     let image = scratch.path("kernel.img");
@@ -165,21 +200,5 @@ fn kernel_punch_hole_exposes_stale_data_after_a_commit_between_drop_and_handle()
         }
         last = Some((size, blocks));
     }
-    assert_eq!(
-        last,
-        Some((6 * 4096, vec![])),
-        "after the unmount f1 is all hole"
-    );
-    assert!(
-        !stale.is_empty(),
-        "some crash state shows f1 with another file's old bytes (the kernel no longer has \
-         U1? then mark it fixed): {} log entries",
-        log.len()
-    );
-    let (_, size, blocks) = &stale[0];
-    assert_eq!(*size, 6 * 4096, "{stale:?}");
-    assert!(
-        blocks.contains(&(0, true)),
-        "block 0, whose page the punch dropped, shows poison: {stale:?}"
-    );
+    (last, stale, log.len())
 }
