@@ -60,17 +60,9 @@ impl Fs {
             if !j.fits(credits) && idle {
                 self.journal_commit()?;
             }
-            let j = self.journal.as_mut().expect("journal");
+            let j = self.journal.as_ref().expect("journal");
             if j.space_left() < j.max_txn_buffers + credits && j.running.is_none() {
-                j.tail_flush = !self.bugs.has(Bug::S18);
-                let bufs = &self.bufs.map;
-                j.refresh_checkpoint(|b| {
-                    bufs.get(&b)
-                        .map(|buf| Arc::<[u8]>::from(buf.data.as_slice()))
-                });
-                if let Err(e) = j.checkpoint_all(&mut self.dev) {
-                    return Err(self.journal_abort(e));
-                }
+                self.checkpoint_journal(true)?;
             }
             self.journal
                 .as_mut()
@@ -138,17 +130,27 @@ impl Fs {
         }
         self.journal_commit()?;
         self.dev.flush()?;
+        self.checkpoint_journal(true)
+    }
+
+    /// Write every committed block home and move the tail (`Journal::checkpoint_all`), the
+    /// tail's flush as S18 says. `idle`: no transaction is running, so the blocks go home as
+    /// the buffer cache holds them (`Journal::refresh_checkpoint`), as the kernel writes its
+    /// live buffers. An error aborts the journal.
+    fn checkpoint_journal(&mut self, idle: bool) -> Result<()> {
         let j = self.journal.as_mut().expect("journal");
         j.tail_flush = !self.bugs.has(Bug::S18);
-        let bufs = &self.bufs.map;
-        j.refresh_checkpoint(|b| {
-            bufs.get(&b)
-                .map(|buf| Arc::<[u8]>::from(buf.data.as_slice()))
-        });
-        if let Err(e) = j.checkpoint_all(&mut self.dev) {
-            return Err(self.journal_abort(e));
+        if idle {
+            let bufs = &self.bufs.map;
+            j.refresh_checkpoint(|b| {
+                bufs.get(&b)
+                    .map(|buf| Arc::<[u8]>::from(buf.data.as_slice()))
+            });
         }
-        Ok(())
+        match j.checkpoint_all(&mut self.dev) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.journal_abort(e)),
+        }
     }
 
     /// Model of jbd2_journal_commit_transaction() as ext4 drives it: write back the ordered
@@ -182,14 +184,12 @@ impl Fs {
             })
             .collect();
         let clock = u64::from(self.clock);
-        let j = self.journal.as_mut().expect("journal");
+        let j = self.journal.as_ref().expect("journal");
         let nrevoked = j.running.as_ref().map_or(0, |t| t.revoked.len());
         if j.commit_size(copies.len(), nrevoked) > j.space_left() {
-            j.tail_flush = !self.bugs.has(Bug::S18);
-            if let Err(e) = j.checkpoint_all(&mut self.dev) {
-                return Err(self.journal_abort(e));
-            }
+            self.checkpoint_journal(false)?;
         }
+        let j = self.journal.as_mut().expect("journal");
         j.commit_time = clock;
         if let Err(e) = j.commit(&mut self.dev, copies) {
             return Err(self.journal_abort(e));

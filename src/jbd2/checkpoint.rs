@@ -85,7 +85,7 @@ impl Journal {
         self.jsb.s_start = self.tail;
         let r = match self.tail_flush {
             true => self.write_superblock(dev),
-            false => self.write_superblock_unflushed(dev),
+            false => self.write_superblock_as(dev, false),
         };
         if r.is_err() {
             self.abort(dev, 5);

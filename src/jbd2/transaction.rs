@@ -289,16 +289,17 @@ impl Journal {
     /// Write the journal superblock (`jbd2_write_superblock()`, REQ_SYNC|REQ_FUA, with a
     /// PREFLUSH when barriers are on).
     pub fn write_superblock(&mut self, dev: &mut Disk) -> Result<()> {
-        let block = self.sb_block(dev);
-        if self.barrier {
-            dev.flush()?;
-        }
-        dev.write_fua_as(self.bmap(0), &block, Zone::Journal)
+        self.write_superblock_as(dev, self.barrier)
     }
 
-    /// The superblock write of a checkpoint with S18: no flush, no FUA (`WRITE_SYNC`).
-    pub(crate) fn write_superblock_unflushed(&mut self, dev: &mut Disk) -> Result<()> {
+    /// The superblock write, with a PREFLUSH and FUA (`barriers`) or plain (`WRITE_SYNC`: a
+    /// checkpoint's with S18).
+    pub(crate) fn write_superblock_as(&mut self, dev: &mut Disk, barriers: bool) -> Result<()> {
         let block = self.sb_block(dev);
-        dev.write_as(self.bmap(0), &block, Zone::Journal)
+        if !barriers {
+            return dev.write_as(self.bmap(0), &block, Zone::Journal);
+        }
+        dev.flush()?;
+        dev.write_fua_as(self.bmap(0), &block, Zone::Journal)
     }
 }
