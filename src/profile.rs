@@ -58,6 +58,10 @@ pub enum Bug {
     /// A checkpoint moves the journal's tail without flushing the blocks it wrote home, and
     /// writes the journal superblock without FUA (before 79feb521a447, internal journals).
     S18,
+    /// jbd2_cleanup_journal_tail() ignores a failed cache flush and moves the tail anyway:
+    /// the blocks a checkpoint wrote home may not be on the media, and the log forgets them
+    /// (mainline; found in the model's own deviation note, confirmed on 6.18).
+    U4,
 }
 
 /// What the table says about one bug.
@@ -198,6 +202,12 @@ pub const BUGS: &[BugInfo] = &[
         origin: "79feb521a447 (jbd2, 2012; its jbd twin is 353b67d8ced4, with the FUA superblock write in fd2cbd4dfa3d)",
         oracles: &["fsck", "data-loss"],
     },
+    BugInfo {
+        bug: Bug::U4,
+        what: "jbd2_cleanup_journal_tail() ignores blkdev_issue_flush()'s error and writes the new tail with FUA: after a failed cache flush the log forgets transactions whose blocks may never reach home, and a crash (or the cache dropping them) loses committed metadata, fsync'd files included, with no error reported",
+        origin: "mainline (jbd2_cleanup_journal_tail(): the flush's return value is dropped); noted while modelling S18's fix, confirmed on 6.18 with a device whose flush fails",
+        oracles: &["data-loss", "fsck"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -220,7 +230,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 21] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -241,6 +251,7 @@ impl Bug {
         Bug::U2,
         Bug::U3,
         Bug::S18,
+        Bug::U4,
     ];
 
     /// The stable id (`"S1"` …).
@@ -266,6 +277,7 @@ impl Bug {
             Bug::U2 => "U2",
             Bug::U3 => "U3",
             Bug::S18 => "S18",
+            Bug::U4 => "U4",
         }
     }
 
@@ -351,7 +363,7 @@ pub struct Profile {
 /// Every profile. `fixed` is the default.
 pub const PROFILES: &[Profile] = &[
     Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
-    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3)" },
+    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3); a checkpoint moves the journal tail after a failed flush (U4)" },
     Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
     Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
     Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
@@ -384,7 +396,7 @@ mod tests {
         assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
         assert_eq!(
             Profile::by_name("mainline").unwrap().bugs,
-            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3])
+            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3, Bug::U4])
         );
         assert_eq!(
             Profile::by_name("thread-v1").unwrap().bugs,

@@ -129,7 +129,6 @@ impl Fs {
             return Err(Error::Invalid("no journal (ENODEV)".into()));
         }
         self.journal_commit()?;
-        self.dev.flush()?;
         self.checkpoint_journal(true)
     }
 
@@ -140,6 +139,7 @@ impl Fs {
     fn checkpoint_journal(&mut self, idle: bool) -> Result<()> {
         let j = self.journal.as_mut().expect("journal");
         j.tail_flush = !self.bugs.has(Bug::S18);
+        j.tail_flush_error_ignored = self.bugs.has(Bug::U4);
         if idle {
             let bufs = &self.bufs.map;
             j.refresh_checkpoint(|b| {

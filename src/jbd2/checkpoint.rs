@@ -6,11 +6,11 @@
 //! Simplification: a checkpoint always drains every committed transaction (the kernel may stop
 //! after the oldest ones once enough space is free). Both are valid orders; ours writes more.
 //!
-//! Deviation: jbd2_cleanup_journal_tail() ignores the error of its blkdev_issue_flush() and
-//! writes the new tail anyway (with FUA), which after a failed cache flush can leave the log
-//! without transactions whose blocks never became durable at home. We abort instead, keeping
-//! the old tail, so that `fixed` campaigns with flush faults stay clean; whether the kernel
-//! loses data there is not yet checked against it.
+//! jbd2_cleanup_journal_tail() ignores the error of its blkdev_issue_flush() and writes the
+//! new tail anyway (with FUA), which after a failed cache flush leaves the log without
+//! transactions whose blocks never became durable at home: the seeded bug U4, on in
+//! `mainline` (confirmed on 6.18: `tests/integration/kernel_flush.rs`). `fixed` aborts
+//! instead, keeping the old tail.
 
 use crate::dev::Disk;
 use crate::error::Result;
@@ -69,13 +69,21 @@ impl Journal {
     /// replays.
     ///
     /// The flush comes before the new tail is set: when it fails, the journal aborts with the
-    /// old tail in its superblock (the kernel ignores blkdev_issue_flush()'s error there and
-    /// goes on to write the new tail; see the module doc).
+    /// old tail in its superblock.
+    ///
+    /// Seeded bug U4 (mainline): jbd2_cleanup_journal_tail() ignores blkdev_issue_flush()'s
+    /// error and writes the new tail anyway, with FUA. The blocks just written home may then
+    /// not be on the media (a volatile cache that failed to flush may have lost them), and
+    /// the log no longer holds them: a crash, or the cache dropping them, loses committed
+    /// metadata. (`fixed` also flushes twice here, its own flush and the superblock write's
+    /// PREFLUSH, where the kernel has one flush and a FUA write.)
     fn update_tail(&mut self, dev: &mut Disk) -> Result<()> {
         if self.tail_flush && self.barrier {
             if let Err(e) = dev.flush() {
-                self.abort(dev, 5);
-                return Err(e);
+                if !self.tail_flush_error_ignored {
+                    self.abort(dev, 5);
+                    return Err(e);
+                }
             }
         }
         let tid = self.running.as_ref().map_or(self.next_tid, |t| t.tid);
@@ -83,9 +91,10 @@ impl Journal {
         self.tail_sequence = tid;
         self.jsb.s_sequence = tid;
         self.jsb.s_start = self.tail;
-        let r = match self.tail_flush {
-            true => self.write_superblock(dev),
-            false => self.write_superblock_as(dev, false),
+        let r = match (self.tail_flush, self.tail_flush_error_ignored) {
+            (false, _) => self.write_superblock_as(dev, false),
+            (true, true) if self.barrier => self.write_superblock_fua(dev),
+            (true, _) => self.write_superblock(dev),
         };
         if r.is_err() {
             self.abort(dev, 5);

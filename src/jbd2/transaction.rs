@@ -99,6 +99,10 @@ pub struct Journal {
     /// Flush the device before a checkpoint moves the tail, and write the superblock with
     /// FUA (79feb521a447; off with the seeded bug S18, as before that commit).
     pub tail_flush: bool,
+    /// Go on when that flush fails, and write the new tail with FUA alone (no PREFLUSH), as
+    /// jbd2_cleanup_journal_tail() and __jbd2_update_log_tail() do (mainline; the seeded
+    /// bug U4). Off: the journal aborts with the old tail.
+    pub tail_flush_error_ignored: bool,
     /// Commit time source (seconds), provided by the filesystem clock.
     pub commit_time: u64,
 }
@@ -136,6 +140,7 @@ impl Journal {
             aborted: false,
             barrier: true,
             tail_flush: true,
+            tail_flush_error_ignored: false,
             commit_time: 0,
         })
     }
@@ -290,6 +295,12 @@ impl Journal {
     /// PREFLUSH when barriers are on).
     pub fn write_superblock(&mut self, dev: &mut Disk) -> Result<()> {
         self.write_superblock_as(dev, self.barrier)
+    }
+
+    /// The superblock write with FUA and no PREFLUSH: __jbd2_update_log_tail()'s `REQ_FUA`.
+    pub(crate) fn write_superblock_fua(&mut self, dev: &mut Disk) -> Result<()> {
+        let block = self.sb_block(dev);
+        dev.write_fua_as(self.bmap(0), &block, Zone::Journal)
     }
 
     /// The superblock write, with a PREFLUSH and FUA (`barriers`) or plain (`WRITE_SYNC`: a

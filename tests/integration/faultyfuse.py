@@ -9,11 +9,17 @@ usage: faultyfuse.py IMAGE MOUNTPOINT CTLFILE
     "fail-once START END": the next read overlapping it fails, and the file is removed; or
     "delay-write BYTE SECS": the next write whose data starts with BYTE (decimal) is held
     SECS seconds before it lands (the whole server waits: every other request queues), and
-    the file is removed.
+    the file is removed; or
+    "fail-fsync": the next FSYNC (the loop device's cache flush) fails with EIO, and the
+    writes since the last successful one are lost, as a volatile write cache that could not
+    flush loses what it held (the image goes back to its last durable state); the file is
+    removed.
   On SIGTERM (or unmount) the image is written back to IMAGE, and every write and flush the
   server saw, in order, to IMAGE.wlog: per write "<QI" offset, length, then the data; a flush
   (FSYNC) is offset 0, length 0xFFFFFFFF. Each prefix of the log is a state the device could
-  be in after a power failure (a crash-prefix log, as dm-log-writes keeps).
+  be in after a power failure (a crash-prefix log, as dm-log-writes keeps). A failed FSYNC
+  ("fail-fsync") is offset 0, length 0xFFFFFFFE: the writes since the last flush before it
+  are not on the device.
 """
 import ctypes, errno, os, signal, struct, sys, time
 
@@ -29,6 +35,9 @@ if libc.mount(b'faultyfuse', MNT.encode(), b'fuse', 0, opts) != 0:
     sys.exit(f'mount: {os.strerror(ctypes.get_errno())}')
 
 WLOG = []
+# What the volatile cache holds: (offset, the bytes it overwrote) of each write since the last
+# successful FSYNC, to undo them when a flush fails ("fail-fsync").
+UNDO = []
 
 def save(*_):
     open(IMG, 'wb').write(data)
@@ -71,6 +80,12 @@ def write_delay(payload):
         return float(c[2])
     return 0
 
+def fsync_fails():
+    if ctl() == ['fail-fsync']:
+        os.remove(CTL)
+        return True
+    return False
+
 def reply(unique, err=0, body=b''):
     os.write(fd, struct.pack('<IiQ', 16 + len(body), -err, unique) + body)
 
@@ -110,11 +125,20 @@ while True:
         fh, off, size = struct.unpack_from('<QQI', arg)
         payload = arg[40:40 + size]
         time.sleep(write_delay(payload))
+        UNDO.append((off, bytes(data[off:off + len(payload)])))
         data[off:off + len(payload)] = payload
         WLOG.append(struct.pack('<QI', off, len(payload)) + bytes(payload))
         reply(unique, 0, struct.pack('<II', len(payload), 0))
     elif op in (18, 20, 25, 29):  # RELEASE, FSYNC, FLUSH, RELEASEDIR
+        if op == 20 and fsync_fails():
+            for off, old in reversed(UNDO):
+                data[off:off + len(old)] = old
+            UNDO.clear()
+            WLOG.append(struct.pack('<QI', 0, 0xFFFFFFFE))
+            reply(unique, errno.EIO)
+            continue
         if op == 20:
+            UNDO.clear()
             WLOG.append(struct.pack('<QI', 0, 0xFFFFFFFF))
         reply(unique)
     elif op == 36:  # INTERRUPT: no reply

@@ -1,6 +1,7 @@
 //! The FUSE server the real-kernel fault tests use (`faultyfuse.py`: one image file, served
-//! with direct I/O, reads of a chosen range failing with EIO, a chosen write held back, every
-//! write logged), and the check that this host can run it.
+//! with direct I/O, reads of a chosen range failing with EIO, a chosen write held back, a cache
+//! flush failing and losing the writes it should have made durable, every write logged), and
+//! the check that this host can run it.
 
 use e4fuzz::oracle::kernel::{self, host};
 use std::path::{Path, PathBuf};

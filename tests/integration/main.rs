@@ -11,6 +11,7 @@ mod harness;
 mod indirect;
 mod journal;
 mod kernel_eio;
+mod kernel_flush;
 mod kernel_oracle;
 mod kernel_punch;
 mod kernel_reads;
