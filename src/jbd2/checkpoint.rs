@@ -75,8 +75,7 @@ impl Journal {
     /// error and writes the new tail anyway, with FUA. The blocks just written home may then
     /// not be on the media (a volatile cache that failed to flush may have lost them), and
     /// the log no longer holds them: a crash, or the cache dropping them, loses committed
-    /// metadata. (`fixed` also flushes twice here, its own flush and the superblock write's
-    /// PREFLUSH, where the kernel has one flush and a FUA write.)
+    /// metadata.
     fn update_tail(&mut self, dev: &mut Disk) -> Result<()> {
         if self.tail_flush && self.barrier {
             if let Err(e) = dev.flush() {
@@ -91,10 +90,9 @@ impl Journal {
         self.tail_sequence = tid;
         self.jsb.s_sequence = tid;
         self.jsb.s_start = self.tail;
-        let r = match (self.tail_flush, self.tail_flush_error_ignored) {
-            (false, _) => self.write_superblock_as(dev, false),
-            (true, true) if self.barrier => self.write_superblock_fua(dev),
-            (true, _) => self.write_superblock(dev),
+        let r = match self.tail_flush && self.barrier {
+            true => self.write_superblock_fua(dev),
+            false => self.write_superblock_as(dev, false),
         };
         if r.is_err() {
             self.abort(dev, 5);

@@ -99,9 +99,9 @@ pub struct Journal {
     /// Flush the device before a checkpoint moves the tail, and write the superblock with
     /// FUA (79feb521a447; off with the seeded bug S18, as before that commit).
     pub tail_flush: bool,
-    /// Go on when that flush fails, and write the new tail with FUA alone (no PREFLUSH), as
-    /// jbd2_cleanup_journal_tail() and __jbd2_update_log_tail() do (mainline; the seeded
-    /// bug U4). Off: the journal aborts with the old tail.
+    /// Go on when that flush fails and write the new tail anyway, as
+    /// jbd2_cleanup_journal_tail() does (mainline; the seeded bug U4). Off: the journal
+    /// aborts with the old tail.
     pub tail_flush_error_ignored: bool,
     /// Commit time source (seconds), provided by the filesystem clock.
     pub commit_time: u64,
