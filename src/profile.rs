@@ -62,6 +62,10 @@ pub enum Bug {
     /// the blocks a checkpoint wrote home may not be on the media, and the log forgets them
     /// (mainline; found in the model's own deviation note, confirmed on 6.18).
     U4,
+    /// finish_range() stores a run's length in the 16-bit `ee_len` unchecked: a run longer
+    /// than 32768 blocks becomes a short unwritten extent, the rest leaked (mainline;
+    /// kernel.md's latent S15, confirmed reachable on 6.18).
+    S15,
 }
 
 /// What the table says about one bug.
@@ -208,6 +212,12 @@ pub const BUGS: &[BugInfo] = &[
         origin: "mainline (jbd2_cleanup_journal_tail(): the flush's return value is dropped); noted while modelling S18's fix, confirmed on 6.18 with a device whose flush fails",
         oracles: &["data-loss", "fsck"],
     },
+    BugInfo {
+        bug: Bug::S15,
+        what: "finish_range() stores a run's length in the 16-bit ee_len unchecked: a run of more than 32768 contiguous blocks becomes an unwritten extent of len - 32768 blocks (wrapping at 65536), so chattr +e succeeds, the file reads zeros there and the rest of the run is leaked",
+        origin: "mainline (migrate.c finish_range(), since the migration's first version); kernel.md's S15, taken for latent, reachable: today's kernel allocates an indirect file's indirect blocks apart from its data, and with flex_bg a sequential file has runs of tens of thousands of blocks; confirmed on 6.18",
+        oracles: &["data-loss", "leak"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -230,7 +240,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 21] = [
+    pub const ALL: [Bug; 22] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -252,6 +262,7 @@ impl Bug {
         Bug::U3,
         Bug::S18,
         Bug::U4,
+        Bug::S15,
     ];
 
     /// The stable id (`"S1"` …).
@@ -278,6 +289,7 @@ impl Bug {
             Bug::U3 => "U3",
             Bug::S18 => "S18",
             Bug::U4 => "U4",
+            Bug::S15 => "S15",
         }
     }
 
@@ -363,7 +375,7 @@ pub struct Profile {
 /// Every profile. `fixed` is the default.
 pub const PROFILES: &[Profile] = &[
     Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
-    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3); a checkpoint moves the journal tail after a failed flush (U4)" },
+    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20) | (1 << 21)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; runs longer than 32768 blocks overflow ee_len (S15); punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3); a checkpoint moves the journal tail after a failed flush (U4)" },
     Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
     Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
     Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
@@ -396,7 +408,7 @@ mod tests {
         assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
         assert_eq!(
             Profile::by_name("mainline").unwrap().bugs,
-            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3, Bug::U4])
+            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3, Bug::U4, Bug::S15])
         );
         assert_eq!(
             Profile::by_name("thread-v1").unwrap().bugs,

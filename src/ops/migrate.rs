@@ -124,6 +124,7 @@ async fn migrate_locked(cx: &Cx<Fs>, ino: Ino, bugs: BugSet, s5: Option<LockGuar
         lb: Default::default(),
         marker_pending: bugs.has(Bug::T2) && !bugs.has(Bug::S1),
         holds_data_sem: s5_held,
+        uncapped: bugs.has(Bug::S15),
         jh: Some(jh),
     };
     let walked = walk.run().await;

@@ -16,13 +16,17 @@
 //! every time ([`restart_point`]): a commit another thread is waiting for lands between two
 //! extents or two frees, so a migration spans several transactions as it does in the kernel.
 //!
-//! One deviation: a run is closed at 32768 blocks (`EXT_INIT_MAX_LEN`). The kernel's
-//! `finish_range()` stores `last − first + 1` in the 16-bit `ee_len` unchecked (kernel.md S15,
-//! latent: kernel-allocated indirect files interleave an indirect block every `bs/4` blocks);
-//! the engine's insert rejects such a length.
+//! Runs are closed at 32768 blocks (`EXT_INIT_MAX_LEN`), the longest initialized extent.
+//! The kernel does not close them: its `finish_range()` stores `last − first + 1` in the
+//! 16-bit `ee_len` unchecked (seeded bug S15, on in `mainline`). A longer run becomes an
+//! unwritten extent of `len − 32768` blocks (or, past 65535, wraps): the file reads zeros
+//! there and the rest of the run is leaked. kernel.md took this for latent, on the belief that
+//! indirect blocks sit between every `bs/4` data blocks; today's kernel allocates them apart,
+//! and with `flex_bg` a sequentially written indirect file has runs of tens of thousands of
+//! blocks (`tests/integration/kernel_migrate_long.rs`).
 
 use crate::dev::Zone;
-use crate::error::Result;
+use crate::error::{CorruptKind, Result};
 use crate::format::extent::EXT_INIT_MAX_LEN;
 use crate::format::indirect::{self as fi, EXT4_DIND_BLOCK, EXT4_IND_BLOCK, EXT4_TIND_BLOCK};
 use crate::fs::map::indirect::truncate::EXT4_RESERVE_TRANS_BLOCKS;
@@ -60,6 +64,9 @@ pub struct Walk<'a> {
     pub marker_pending: bool,
     /// S5: the walk runs with the original's `i_data_sem` held for write.
     pub holds_data_sem: bool,
+    /// S15: runs are not closed at `EXT_INIT_MAX_LEN`, and `finish_range()` stores their
+    /// length in the 16-bit `ee_len` as it comes.
+    pub uncapped: bool,
     /// H2, the walk's handle (`None` once a restart failed to start a new one).
     pub jh: Option<JHandle>,
 }
@@ -109,7 +116,7 @@ impl Walk<'_> {
     /// is contiguous both ways, else close it and open a new one.
     pub async fn update_extent_range(&mut self, pblock: u64) -> Result<()> {
         let lb = &mut self.lb;
-        let room = lb.last_block - lb.first_block + 1 < EXT_INIT_MAX_LEN;
+        let room = self.uncapped || lb.last_block - lb.first_block + 1 < EXT_INIT_MAX_LEN;
         if lb.first_pblock != 0
             && lb.last_pblock + 1 == pblock
             && lb.last_block.wrapping_add(1) == lb.curr_block
@@ -186,7 +193,16 @@ impl Walk<'_> {
         let h = handle(&mut self.jh)?;
         let (tmp, l, p) = (self.tmp, Lblk(lb.first_block), Pblk(lb.first_pblock));
         let g = cx.lock(i_data_sem(tmp), Mode::Write).await;
-        let r = cx.with(|fs| fs.ext_insert_extent(h, tmp, l, p, len, false));
+        let r = match raw_ee_len(len) {
+            Some((len, unwritten)) => {
+                cx.with(|fs| fs.ext_insert_extent(h, tmp, l, p, len, unwritten))
+            }
+            None => Err(CorruptKind::InodeField {
+                ino: tmp,
+                field: "new extent's ee_len is 0 (ext4_ext_get_actual_len(newext) == 0)",
+            }
+            .into()),
+        };
         cx.unlock(g).await;
         self.lb.first_pblock = 0;
         if self.marker_pending {
@@ -194,6 +210,18 @@ impl Walk<'_> {
             crate::ops::migrate::set_marker(cx, self.ino, self.holds_data_sem).await;
         }
         r
+    }
+}
+
+/// What `cpu_to_le16(len)` makes of a run of `len` blocks, as (length, unwritten): up to
+/// `EXT_INIT_MAX_LEN` an initialized extent; above it, the high bit reads as "unwritten" and
+/// the length wraps at 65536 (S15; a capped run never gets here). `None`: `ee_len` is 0,
+/// which ext4_ext_insert_extent() refuses as corrupt.
+fn raw_ee_len(len: u32) -> Option<(u32, bool)> {
+    match len & 0xFFFF {
+        0 => None,
+        raw if raw > EXT_INIT_MAX_LEN => Some((raw - EXT_INIT_MAX_LEN, true)),
+        raw => Some((raw, false)),
     }
 }
 
@@ -256,4 +284,21 @@ async fn free_one(cx: &Cx<Fs>, jh: &mut Option<JHandle>, ino: Ino, blk: u32) -> 
     })?;
     cx.yield_point("free_ind_block").await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_ee_len;
+
+    #[test]
+    fn a_run_length_reads_back_as_cpu_to_le16_makes_it() {
+        assert_eq!(raw_ee_len(1), Some((1, false)));
+        assert_eq!(raw_ee_len(32768), Some((32768, false)));
+        // S15: one block more is an unwritten extent of one block.
+        assert_eq!(raw_ee_len(32769), Some((1, true)));
+        assert_eq!(raw_ee_len(36864), Some((4096, true)));
+        assert_eq!(raw_ee_len(65535), Some((32767, true)));
+        assert_eq!(raw_ee_len(65536), None);
+        assert_eq!(raw_ee_len(65537), Some((1, false)));
+    }
 }

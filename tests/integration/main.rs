@@ -16,6 +16,7 @@ mod kernel_oracle;
 mod kernel_punch;
 mod kernel_reads;
 pub(crate) mod migrate;
+mod migrate_long;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;
