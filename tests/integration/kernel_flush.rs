@@ -141,6 +141,11 @@ fn kernel_loses_an_fsynced_file_when_a_checkpoints_cache_flush_fails() {
     let scratch = host::Scratch::new("flush").unwrap();
 
     let (kept, _) = on_kernel(&before, &scratch, false);
+    if !kept.checkpoint_ok {
+        // EXT4_IOC_CHECKPOINT is 5.13's; before it the ioctl fails with ENOTTY.
+        eprintln!("SKIP kernel_loses_an_fsynced_file_when_a_checkpoints_cache_flush_fails: this kernel's EXT4_IOC_CHECKPOINT fails without a fault");
+        return;
+    }
     assert_eq!(
         kept,
         Outcome {
