@@ -23,7 +23,7 @@
 //! there and the rest of the run is leaked. kernel.md took this for latent, on the belief that
 //! indirect blocks sit between every `bs/4` data blocks; today's kernel allocates them apart,
 //! and with `flex_bg` a sequentially written indirect file has runs of tens of thousands of
-//! blocks (`tests/integration/kernel_migrate_long.rs`).
+//! blocks (`tests/integration/migrate_long.rs`).
 
 use crate::dev::Zone;
 use crate::error::{CorruptKind, Result};
