@@ -153,6 +153,30 @@ impl Fs {
         }
     }
 
+    /// What ext4_sync_file() (`ino`: the transaction that last dirtied it, `i_sync_tid`) and
+    /// ext4_sync_fs() (`None`: the running transaction) do once the data is written: if that
+    /// transaction still runs, commit it, and its commit block (PREFLUSH + FUA) is the
+    /// barrier; if it has committed already, jbd2_trans_will_send_data_barrier() says no
+    /// barrier will come, so flush the cache instead (`needs_barrier`), committing nothing.
+    /// Without a journal: write the metadata, then flush (ext4_fsync_nojournal()).
+    pub fn commit_with_barrier(&mut self, ino: Option<Ino>) -> Result<()> {
+        let Some(j) = self.journal.as_ref() else {
+            self.journal_commit()?;
+            return self.dev.flush();
+        };
+        // jbd2_log_wait_commit() / ext4_emergency_state(): an aborted journal is -EIO.
+        j.check_alive()?;
+        let running = j.running.as_ref().filter(|t| !t.is_empty()).map(|t| t.tid);
+        let target = match ino {
+            Some(ino) => self.inodes.get(&ino).and_then(|i| i.sync_tid),
+            None => running,
+        };
+        match target {
+            Some(tid) if Some(tid) == running => self.journal_commit(),
+            _ => self.dev.flush(),
+        }
+    }
+
     /// Model of jbd2_journal_commit_transaction() as ext4 drives it: write back the ordered
     /// data of the running transaction's inodes (T_FLUSH), freeze a copy of every metadata
     /// block it modified, and write them to the log with the commit block. Without a journal:

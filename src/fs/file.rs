@@ -457,13 +457,15 @@ impl Fs {
         Ok(())
     }
 
-    /// Model of ext4_sync_file(): write back the file's data, commit the running transaction
-    /// (jbd2_complete_transaction()), and flush the device.
+    /// Model of ext4_sync_file(): write back the file's data, then commit the inode's
+    /// transaction (`i_sync_tid`, jbd2_complete_transaction()) if it still runs, whose commit
+    /// block carries the barrier; if it has committed already, only flush the device
+    /// (`needs_barrier`). Other files' changes in the running transaction are not committed
+    /// by an fsync whose inode is not in it.
     pub fn fsync(&mut self, ino: Ino) -> Result<()> {
         self.check_writable()?;
         self.writeback_inode(ino)?;
-        self.journal_commit()?;
-        self.dev.flush()
+        self.commit_with_barrier(Some(ino))
     }
 
     /// Model of ext4_evict_inode() for an inode whose last link is gone: free its blocks,
@@ -563,5 +565,39 @@ mod tests {
         fs.fallocate(ino, 8192, 4096).unwrap(); // past EOF: the size grows
         let (c2, m2) = times(&fs);
         assert!(c2 > c1 && m2 == c2, "past EOF: {c1},{m1} -> {c2},{m2}");
+    }
+
+    /// ext4_sync_file(): an fsync commits the inode's transaction if it still runs (its
+    /// commit block is the barrier: no flush after it); an fsync of an inode whose last
+    /// transaction has committed commits nothing, not even other files' changes, and
+    /// flushes once.
+    #[test]
+    fn fsync_commits_only_its_inodes_transaction_and_flushes_only_without_one() {
+        let Some(img) = Img::mkfs("fsync-barrier", None) else {
+            return;
+        };
+        let mut fs = Fs::open(&img.0, MountOpts::default()).unwrap();
+        let a = fs.create("/a", 0o644).unwrap();
+        let b = fs.create("/b", 0o644).unwrap();
+        fs.write_file(a, 0, &[1u8; 4096]).unwrap();
+        fs.fsync(a).unwrap(); // a and b's creation commit together
+        let running = |fs: &Fs| fs.journal.as_ref().unwrap().running.as_ref().map(|t| t.tid);
+        let flushes0 = fs.dev.stats().flushes;
+        fs.write_file(b, 0, &[2u8; 4096]).unwrap();
+        let b_tid = running(&fs).expect("b's write runs in a transaction");
+        fs.fsync(a).unwrap(); // a unchanged since: a flush, and b's write stays uncommitted
+        assert_eq!(running(&fs), Some(b_tid), "no commit for a clean inode");
+        assert_eq!(fs.dev.stats().flushes, flushes0 + 1);
+        fs.fsync(b).unwrap(); // b's transaction runs: commit it, no extra flush
+        assert_ne!(running(&fs), Some(b_tid), "b's transaction committed");
+        let commit_flushes = fs.dev.stats().flushes - flushes0 - 1;
+        fs.write_file(b, 4096, &[3u8; 4096]).unwrap();
+        let before = fs.dev.stats().flushes;
+        fs.fsync(b).unwrap();
+        assert_eq!(
+            fs.dev.stats().flushes - before,
+            commit_flushes,
+            "an fsync that commits issues only the commit's own flushes"
+        );
     }
 }

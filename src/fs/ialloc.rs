@@ -120,6 +120,7 @@ impl Fs {
             raw,
             state: EXT4_STATE_NEW,
             csum_seed,
+            sync_tid: None,
         };
         self.inodes.insert(ino, info);
         let kind = mode & fi::S_IFMT;

@@ -33,6 +33,9 @@ pub struct InodeInfo {
     pub state: u64,
     /// `ei->i_csum_seed`: crc32c(fs seed, ino, generation); migrate borrows it (S7/S8).
     pub csum_seed: u32,
+    /// `ei->i_sync_tid`: the transaction that last dirtied the inode
+    /// (ext4_update_inode_fsync_trans() in ext4_do_update_inode()); `None` before any.
+    pub sync_tid: Option<crate::units::Tid>,
 }
 
 impl InodeInfo {
@@ -116,6 +119,7 @@ impl Fs {
             raw,
             state: 0,
             csum_seed,
+            sync_tid: None,
         })
     }
 
@@ -151,7 +155,15 @@ impl Fs {
         if csum {
             fi::inode_csum_set_seeded(seed, rec, isz);
         }
-        self.dirty_metadata(h, blk)
+        self.dirty_metadata(h, blk)?;
+        let tid = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.running.as_ref().map(|t| t.tid));
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.sync_tid = tid;
+        }
+        Ok(())
     }
 
     /// Set `i_blocks` from a count of 512-byte sectors (model of ext4_inode_blocks_set()).

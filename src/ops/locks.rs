@@ -66,11 +66,21 @@ pub fn handle(slot: &mut Option<JHandle>) -> Result<&mut Handle> {
     slot.as_mut().map(|jh| &mut jh.h).ok_or(Error::Aborted)
 }
 
-/// Model of jbd2_complete_transaction() as fsync and sync use it: wait for every open handle
-/// (`jbd2_handle` for write), commit the running transaction, flush the device.
+/// Model of a commit that must leave what came before it durable (the commit timer, sync):
+/// wait for every open handle (`jbd2_handle` for write), then [`Fs::commit_with_barrier`]
+/// for the running transaction.
 pub async fn journal_commit(cx: &Cx<Fs>) -> Result<()> {
     let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
-    let r = cx.with(|fs| fs.journal_commit().and_then(|()| fs.dev.flush()));
+    let r = cx.with(|fs| fs.commit_with_barrier(None));
+    cx.unlock(g).await;
+    r
+}
+
+/// Model of ext4_fsync_journal() + ext4_sync_file()'s barrier: as [`journal_commit`], for
+/// the transaction that last dirtied `ino` (`i_sync_tid`).
+pub async fn journal_commit_inode(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
+    let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
+    let r = cx.with(|fs| fs.commit_with_barrier(Some(ino)));
     cx.unlock(g).await;
     r
 }

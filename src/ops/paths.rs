@@ -27,7 +27,7 @@ use crate::fs::file::{max_file_size, WRITE_CREDITS};
 use crate::fs::map::{MapFlags, MapResult};
 use crate::fs::Fs;
 use crate::ops::locks::{
-    i_data_sem, i_rwsem, invalidate_lock, journal_commit, journal_start, journal_stop,
+    i_data_sem, i_rwsem, invalidate_lock, journal_commit_inode, journal_start, journal_stop,
 };
 use crate::profile::Bug;
 use crate::sched::{Cx, LockGuard, LockId, Mode};
@@ -348,12 +348,12 @@ async fn writeback_pages(
     Ok(())
 }
 
-/// Model of ext4_sync_file(): write back the file's pages, then commit (waiting for every
-/// open handle) and flush.
+/// Model of ext4_sync_file(): write back the file's pages, then commit the inode's
+/// transaction if it still runs (waiting for every open handle), else flush.
 pub async fn fsync(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
     cx.with(|fs| fs.check_writable())?;
     writeback(cx, ino).await?;
-    journal_commit(cx).await
+    journal_commit_inode(cx, ino).await
 }
 
 /// mmap(2) / munmap(2): `mmap_lock` for write, briefly.
