@@ -77,7 +77,8 @@ impl Journal {
     /// the log no longer holds them: a crash, or the cache dropping them, loses committed
     /// metadata.
     fn update_tail(&mut self, dev: &mut Disk) -> Result<()> {
-        if self.tail_flush && self.barrier {
+        let barrier = self.tail_flush && self.barrier;
+        if barrier {
             if let Err(e) = dev.flush() {
                 if !self.tail_flush_error_ignored {
                     self.abort(dev, 5);
@@ -90,7 +91,7 @@ impl Journal {
         self.tail_sequence = tid;
         self.jsb.s_sequence = tid;
         self.jsb.s_start = self.tail;
-        let r = match self.tail_flush && self.barrier {
+        let r = match barrier {
             true => self.write_superblock_fua(dev),
             false => self.write_superblock_as(dev, false),
         };

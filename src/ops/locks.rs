@@ -70,26 +70,26 @@ pub fn handle(slot: &mut Option<JHandle>) -> Result<&mut Handle> {
 /// wait for every open handle (`jbd2_handle` for write), then [`Fs::commit_with_barrier`]
 /// for the running transaction.
 pub async fn journal_commit(cx: &Cx<Fs>) -> Result<()> {
-    let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
-    let r = cx.with(|fs| fs.commit_with_barrier(None));
-    cx.unlock(g).await;
-    r
+    under_commit_lock(cx, |fs| fs.commit_with_barrier(None)).await
 }
 
 /// Model of ext4_fsync_journal() + ext4_sync_file()'s barrier: as [`journal_commit`], for
 /// the transaction that last dirtied `ino` (`i_sync_tid`).
 pub async fn journal_commit_inode(cx: &Cx<Fs>, ino: Ino) -> Result<()> {
-    let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
-    let r = cx.with(|fs| fs.commit_with_barrier(Some(ino)));
-    cx.unlock(g).await;
-    r
+    under_commit_lock(cx, |fs| fs.commit_with_barrier(Some(ino))).await
 }
 
 /// Model of ext4_ioctl_checkpoint() (fs/ext4/ioctl.c): jbd2_journal_lock_updates() (the
 /// commit lock for write: no handle is open), then [`Fs::journal_checkpoint`].
 pub async fn journal_checkpoint(cx: &Cx<Fs>) -> Result<()> {
+    under_commit_lock(cx, Fs::journal_checkpoint).await
+}
+
+/// `f` with the commit lock held for write: every open handle has stopped, and none starts
+/// until `f` is done.
+async fn under_commit_lock(cx: &Cx<Fs>, f: impl FnOnce(&mut Fs) -> Result<()>) -> Result<()> {
     let g = cx.lock(LockId::JournalCommit, Mode::Write).await;
-    let r = cx.with(|fs| fs.journal_checkpoint());
+    let r = cx.with(f);
     cx.unlock(g).await;
     r
 }

@@ -27,7 +27,7 @@
 
 use crate::dev::Zone;
 use crate::error::{CorruptKind, Result};
-use crate::format::extent::EXT_INIT_MAX_LEN;
+use crate::format::extent::{Extent, EXT_INIT_MAX_LEN};
 use crate::format::indirect::{self as fi, EXT4_DIND_BLOCK, EXT4_IND_BLOCK, EXT4_TIND_BLOCK};
 use crate::fs::map::indirect::truncate::EXT4_RESERVE_TRANS_BLOCKS;
 use crate::fs::Fs;
@@ -213,16 +213,18 @@ impl Walk<'_> {
     }
 }
 
-/// What `cpu_to_le16(len)` makes of a run of `len` blocks, as (length, unwritten): up to
+/// What `cpu_to_le16(len)` makes of a run of `len` blocks, read back as the kernel reads it
+/// ([`Extent::len`], [`Extent::is_unwritten`]), as (length, unwritten): up to
 /// `EXT_INIT_MAX_LEN` an initialized extent; above it, the high bit reads as "unwritten" and
 /// the length wraps at 65536 (S15; a capped run never gets here). `None`: `ee_len` is 0,
 /// which ext4_ext_insert_extent() refuses as corrupt.
 fn raw_ee_len(len: u32) -> Option<(u32, bool)> {
-    match len & 0xFFFF {
-        0 => None,
-        raw if raw > EXT_INIT_MAX_LEN => Some((raw - EXT_INIT_MAX_LEN, true)),
-        raw => Some((raw, false)),
-    }
+    let raw = Extent {
+        ee_block: 0,
+        ee_len: len as u16, // truncation intended: cpu_to_le16()
+        ee_start: 0,
+    };
+    (!raw.is_empty()).then(|| (raw.len(), raw.is_unwritten()))
 }
 
 /// Model of free_ind_block(): free the original's IND, DIND (children first) and TIND trees

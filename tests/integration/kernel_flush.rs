@@ -37,13 +37,12 @@ d = os.open(sys.argv[1], os.O_RDONLY)\n\
 try:\n    fcntl.ioctl(d, 0x4004662b, struct.pack('I', 0))\n\
 except OSError as e:\n    sys.exit(str(e))\n";
 
+/// The fuzzing default geometry (16 MiB, extents, metadata_csum, 1024-block journal) on 4 KiB
+/// blocks.
 fn geometry() -> Geometry {
     Geometry {
         block_size: 4096,
-        size_bytes: 16 << 20,
-        extents: true,
-        metadata_csum: true,
-        journal_blocks: 1024,
+        ..Geometry::default()
     }
 }
 

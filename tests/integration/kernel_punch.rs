@@ -60,13 +60,12 @@ os.fsync(f3)                    # commits T while the punch is between its drop 
 t.join()
 "#;
 
+/// The fuzzing default geometry (16 MiB, extents, metadata_csum, 1024-block journal) on 4 KiB
+/// blocks.
 fn geometry() -> Geometry {
     Geometry {
         block_size: 4096,
-        size_bytes: 16 << 20,
-        extents: true,
-        metadata_csum: true,
-        journal_blocks: 1024,
+        ..Geometry::default()
     }
 }
 
