@@ -2,7 +2,7 @@
 //! bad journal, an injected I/O error, ENOSPC) is an [`Error`]; a broken invariant of our own code
 //! is an `assert!`, which the fuzzers report as a `panic` finding.
 
-use crate::units::{Ino, Pblk};
+use crate::units::{Ino, Lblk, Pblk};
 use std::fmt;
 
 /// Result alias used throughout the engine.
@@ -119,6 +119,14 @@ pub enum CorruptKind {
     ExtentRange(Ino),
     /// An extent block checksum does not match.
     ExtentChecksum(Ino),
+    /// A logical block at or past `EXT_MAX_BLOCKS` (`0xFFFFFFFF`), which no map can hold
+    /// (ext4_map_blocks() returns `-EFSCORRUPTED`; reached through a corrupt `i_size`).
+    LogicalBlockOutOfRange {
+        /// The inode.
+        ino: Ino,
+        /// The logical block asked for.
+        lblk: Lblk,
+    },
     /// An indirect-map pointer is outside the filesystem.
     IndirectBlockOutOfRange {
         /// The inode.
@@ -294,6 +302,9 @@ impl fmt::Display for CorruptKind {
             ExtentOrder(i) => write!(f, "inode {i}: extents out of order or overlapping"),
             ExtentRange(i) => write!(f, "inode {i}: extent outside the filesystem"),
             ExtentChecksum(i) => write!(f, "inode {i}: extent block checksum does not match"),
+            LogicalBlockOutOfRange { ino, lblk } => {
+                write!(f, "inode {ino}: logical block {lblk} past EXT_MAX_BLOCKS")
+            }
             IndirectBlockOutOfRange { ino, pblk } => {
                 write!(
                     f,

@@ -9,7 +9,7 @@
 pub mod extents;
 pub mod indirect;
 
-use crate::error::Result;
+use crate::error::{CorruptKind, Error, Result};
 use crate::fs::inode::EXT4_STATE_EXT_MIGRATE;
 use crate::fs::{Fs, Handle};
 use crate::profile::Bug;
@@ -90,6 +90,18 @@ impl MapResult {
     }
 }
 
+/// The range check at the top of ext4_map_blocks(): no map holds a block at or past
+/// `EXT_MAX_BLOCKS` (`-EFSCORRUPTED`; a corrupt `i_size` leads there).
+pub fn check_lblk(ino: Ino, lblk: Lblk) -> Result<()> {
+    if lblk.0 >= extents::EXT_MAX_BLOCKS {
+        return Err(Error::Corrupt(CorruptKind::LogicalBlockOutOfRange {
+            ino,
+            lblk,
+        }));
+    }
+    Ok(())
+}
+
 impl Fs {
     /// Model of ext4_map_blocks(): map `len` blocks from `lblk` of inode `ino` (which must be
     /// loaded). With [`MapFlags::CREATE`] a handle is required and holes are allocated.
@@ -106,6 +118,10 @@ impl Fs {
         flags: MapFlags,
     ) -> Result<MapResult> {
         assert!(len > 0, "map_blocks of zero blocks");
+        // "ext4_map_blocks returns an int": m_len is capped at INT_MAX, and no map holds a
+        // block at or past EXT_MAX_BLOCKS (a corrupt i_size leads there: -EFSCORRUPTED).
+        let len = len.min(i32::MAX as u32);
+        check_lblk(ino, lblk)?;
         let extents = self.inode(ino).is_extents();
         let m = if extents {
             self.ext_map_blocks(h, ino, lblk, len, flags)?

@@ -141,6 +141,7 @@ fn check_regular(fs: &mut Fs, ino: Ino) -> Result<()> {
 /// the lookup, then check_block_validity(). With S4 the format is tested before the lock
 /// (with a yield point in between) and the chosen per-format lookup is called directly.
 pub async fn map_lookup(cx: &Cx<Fs>, ino: Ino, lblk: Lblk, len: u32) -> Result<MapResult> {
+    crate::fs::map::check_lblk(ino, lblk)?;
     let early = match cx.with(|fs| fs.bugs.has(Bug::S4)) {
         true => {
             let ext = cx.with(|fs| fs.inode(ino).is_extents());
