@@ -93,7 +93,8 @@ impl MapResult {
 /// The range check at the top of ext4_map_blocks(): no map holds a block at or past
 /// `EXT_MAX_BLOCKS` (`-EFSCORRUPTED`; a corrupt `i_size` leads there).
 pub fn check_lblk(ino: Ino, lblk: Lblk) -> Result<()> {
-    if lblk.0 >= extents::EXT_MAX_BLOCKS {
+    // `m_lblk` is 32 bits wide: EXT_MAX_BLOCKS itself is the only block past the end.
+    if lblk.0 == extents::EXT_MAX_BLOCKS {
         return Err(Error::Corrupt(CorruptKind::LogicalBlockOutOfRange {
             ino,
             lblk,
