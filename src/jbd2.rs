@@ -46,7 +46,9 @@ pub mod recovery;
 pub mod revoke;
 pub mod transaction;
 
-pub use journal::{read_fs_superblock, write_fs_superblock, Journal, JournalLoc, LogWriter};
+pub use journal::{
+    read_fs_superblock, write_fs_superblock, Journal, JournalLoc, LogWriter, Replayer,
+};
 pub use recovery::{jbd2_journal_recover, RecoveryInfo};
 pub use revoke::RevokeTable;
 
@@ -69,6 +71,12 @@ const EINVAL: i32 = 22;
 /// features; `Invalid` when the device block size is not the filesystem's; device errors
 /// (which may come after some blocks were replayed, but before the journal is reset).
 pub fn recover(dev: &mut Disk) -> Result<RecoveryInfo> {
+    recover_as(dev, Replayer::E2fsck)
+}
+
+/// [`recover`] with the log replayed as `replayer`'s copy of recovery.c does it
+/// ([`Replayer`]); everything around the replay is e2fsck's in both.
+pub fn recover_as(dev: &mut Disk, replayer: Replayer) -> Result<RecoveryInfo> {
     let sb = read_fs_superblock(dev)?;
     if sb.block_size() != dev.block_size() {
         return Err(Error::Invalid(format!(
@@ -88,7 +96,11 @@ pub fn recover(dev: &mut Disk) -> Result<RecoveryInfo> {
     }
     let loc = JournalLoc::find(dev, &sb)?;
     let used_backup = loc.rewrite.is_some();
+    if replayer == Replayer::E2fsck {
+        journal::clear_v2_journal_fields(dev, &loc, &sb)?;
+    }
     let mut journal = Journal::load(dev, loc, sb.block_size())?;
+    journal.replayer = replayer;
     if let Some(w) = &journal.loc.rewrite {
         let mut buf = dev.read_block_as(w.block, Zone::InodeTable)?.to_vec();
         buf[w.offset..w.offset + w.raw.len()].copy_from_slice(&w.raw);

@@ -10,6 +10,7 @@
 //! | `fsck` | [`fsck`]: our e2fsck-style checker with stable problem codes |
 //! | `migrate-atomicity` | [`atomicity`]: a crash around an isolated migration keeps the file's mapping |
 //! | `kernel` | [`kernel`]: the real kernel on a loop mount (journal replay, `chattr ±e`) |
+//! | replay differential | [`replay_diff`]: mutated logs replayed by us, e2fsck and the kernel |
 
 pub mod atomicity;
 pub mod crash;
@@ -18,3 +19,4 @@ pub mod flags;
 pub mod fsck;
 pub mod kernel;
 pub mod model;
+pub mod replay_diff;

@@ -32,6 +32,33 @@ impl Disk {
         Ok(Disk::from_store(block_size, nr_blocks, store))
     }
 
+    /// The image file's bytes `bytes` as a device of `block_size`-byte blocks, as [`Disk::load`]
+    /// reads a file.
+    pub fn from_bytes(bytes: &[u8], block_size: u32) -> Result<Disk> {
+        if !valid_block_size(block_size) {
+            return Err(Error::Invalid(format!("bad block size {block_size}")));
+        }
+        let nr_blocks = bytes.len() as u64 / u64::from(block_size);
+        let base = read_blocks(&mut &bytes[..], block_size as usize, nr_blocks)
+            .map_err(|e| Error::host(format!("image bytes: {e}")))?;
+        let store = Store::with_base(block_size as usize, base);
+        Ok(Disk::from_store(block_size, nr_blocks, store))
+    }
+
+    /// The current contents (pending writes included) as image-file bytes, as [`Disk::save`]
+    /// writes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let bs = self.block_size as usize;
+        let mut out = vec![0u8; self.nr_blocks as usize * bs];
+        for blk in self.store.stored_blocks() {
+            if blk < self.nr_blocks {
+                let at = blk as usize * bs;
+                out[at..at + bs].copy_from_slice(self.store.get(blk));
+            }
+        }
+        out
+    }
+
     /// Save the current contents (pending writes included) to `path` as a sparse file of exactly
     /// `nr_blocks * block_size` bytes, replacing any existing file.
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -53,7 +80,7 @@ impl Disk {
 
 /// Read the first `nr_blocks` blocks of `file`, keeping the non-zero ones.
 fn read_blocks(
-    file: &mut File,
+    file: &mut impl Read,
     block_size: usize,
     nr_blocks: u64,
 ) -> std::io::Result<BTreeMap<u64, Block>> {

@@ -32,7 +32,8 @@ pub mod revoke;
 pub mod superblock;
 
 pub use commit::{
-    build_commit, commit_block_csum_set, commit_block_csum_verify, parse_commit, CommitBlock,
+    build_commit, commit_block_csum_set, commit_block_csum_verify,
+    commit_block_csum_verify_partial, parse_commit, CommitBlock,
 };
 pub use descriptor::{
     block_tag_csum, build_descriptor, descriptor_capacity, parse_descriptor, tag_csum_verify,

@@ -82,14 +82,22 @@ impl Fs {
     /// Model of ext4_fill_super(): read and check the superblock, replay the journal if it
     /// needs recovery (ext4_load_journal() → jbd2_journal_load() → jbd2_journal_recover(); on a
     /// read-only mount too, as the kernel does unless `noload`), read the descriptors, load the
-    /// journal, and process the orphan list.
+    /// journal, and process the orphan list. The replay is the kernel's
+    /// ([`crate::jbd2::Replayer::Kernel`]), and as in jbd2_journal_load() a recovery error or a
+    /// corrupt transaction (`j_failed_commit`) fails the mount.
     pub fn mount(mut dev: Disk, opts: MountOpts) -> Result<Fs> {
         let raw = dev.read_bytes(sbf::SUPERBLOCK_OFFSET, sbf::SUPERBLOCK_SIZE)?;
         let mut sb = Superblock::parse(&raw)?;
         if sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_RECOVER) {
-            let info = crate::jbd2::recover(&mut dev)?;
+            let info = crate::jbd2::recover_as(&mut dev, crate::jbd2::Replayer::Kernel)?;
             if let Some(e) = info.error {
                 return Err(e);
+            }
+            // jbd2_journal_load(): "journal transaction %u is corrupt", -EFSCORRUPTED.
+            if info.failed_commit.is_some() {
+                return Err(
+                    CorruptKind::JournalRecovery("a journal transaction is corrupt").into(),
+                );
             }
             let raw = dev.read_bytes(sbf::SUPERBLOCK_OFFSET, sbf::SUPERBLOCK_SIZE)?;
             sb = Superblock::parse(&raw)?;
@@ -178,7 +186,7 @@ impl Fs {
         if self.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_64BIT) {
             jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_64BIT;
         }
-        let mut j = Journal::load(jsb, map)?;
+        let mut j = Journal::load(jsb, map, raw.to_vec())?;
         j.reset(&mut self.dev)?;
         self.journal = Some(j);
         self.sb.s_feature_incompat |= sbf::EXT4_FEATURE_INCOMPAT_RECOVER;

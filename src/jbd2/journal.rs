@@ -17,7 +17,7 @@
 
 use super::recovery::crc32_be;
 use super::revoke::RevokeTable;
-use crate::bytes::{write_u16le, write_u32be, write_u32le, write_u64be};
+use crate::bytes::{read_u32be, write_u16le, write_u32be, write_u32le, write_u64be};
 use crate::dev::{Block, Disk, Zone};
 use crate::error::{CorruptKind, Error, Result};
 use crate::format::blockmap::{self, BlockMap, WalkCtx};
@@ -27,7 +27,7 @@ use crate::format::jbd2::{
     block_tag_csum, build_commit, build_descriptor, build_revoke, descriptor_block_csum_set,
     descriptor_capacity, escape, BlockTag, JournalHeader, JournalSuperblock, JBD2_COMMIT_BLOCK,
     JBD2_CRC32_CHKSUM, JBD2_CRC32_CHKSUM_SIZE, JBD2_FEATURE_INCOMPAT_FAST_COMMIT, JBD2_FLAG_ESCAPE,
-    JBD2_MIN_JOURNAL_BLOCKS,
+    JBD2_MAGIC_NUMBER, JBD2_MIN_JOURNAL_BLOCKS, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
 };
 use crate::format::superblock::{
     Superblock, EXT3_JNL_BACKUP_BLOCKS, EXT4_FEATURE_INCOMPAT_META_BG, SUPERBLOCK_OFFSET,
@@ -295,6 +295,57 @@ pub struct Journal {
     /// it, so a replay that overwrote that block (a log naming it as a home block) does not
     /// leak into the rest of the block, as in e2fsck and the kernel.
     sb_buffer: Vec<u8>,
+    /// Whose copy of recovery.c replays the log.
+    pub replayer: Replayer,
+}
+
+/// Whose recovery a replay models. The two copies of fs/jbd2/recovery.c differ in one
+/// place the mutation differential (`examples/journal_mutants.rs`) found: since 6.4 the
+/// kernel accepts a commit block whose checksum matches over its header alone
+/// ([`commit_block_csum_verify_partial`]), where e2fsprogs 1.47.0 ends the log there, reports
+/// "transaction was corrupt" and marks the filesystem with errors.
+///
+/// [`commit_block_csum_verify_partial`]: crate::format::jbd2::commit_block_csum_verify_partial
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replayer {
+    /// `e2fsck -E journal_only` (e2fsprogs 1.47.0): what `e4fuzz recover` and the crash
+    /// states do, compared byte for byte with e2fsck.
+    #[default]
+    E2fsck,
+    /// The kernel's mount (6.18): what the kernel oracle compares with.
+    Kernel,
+}
+
+/// `V1_SB_SIZE`: the fields of a version 1 journal superblock (up to `s_errno`).
+const V1_SB_SIZE: usize = 0x24;
+
+/// Model of the first step of `e2fsck_journal_load()` with `clear_v2_journal_fields()`
+/// (e2fsck/journal.c): a version 1 superblock with any version 2 field set, or a version 2
+/// one claiming several users of an internal journal (`s_journal_uuid` null), is taken for a
+/// version 1 journal's leftovers, and e2fsck ("Found invalid V2 journal superblock fields
+/// (from V1 journal). Clear?") zeroes everything past the version 1 fields, features and
+/// checksum included, before any other check. Returns whether it did. The kernel has no such
+/// repair: its mount refuses such a superblock (a bad checksum) or ignores the fields.
+pub fn clear_v2_journal_fields(dev: &mut Disk, loc: &JournalLoc, sb: &Superblock) -> Result<bool> {
+    let blk = loc.bmap(0)?;
+    let mut buf = dev.read_block_as(blk, Zone::Journal)?.to_vec();
+    if read_u32be(&buf, 0) != JBD2_MAGIC_NUMBER {
+        return Ok(false);
+    }
+    let any_v2 = [0x24, 0x28, 0x2C, 0x40]
+        .iter()
+        .any(|&o| read_u32be(&buf, o) != 0);
+    let internal = sb.s_journal_uuid == [0; 16];
+    let clear = match read_u32be(&buf, 4) {
+        JBD2_SUPERBLOCK_V1 => any_v2,
+        JBD2_SUPERBLOCK_V2 => read_u32be(&buf, 0x40) > 1 && internal,
+        _ => false,
+    };
+    if clear {
+        buf[V1_SB_SIZE..].fill(0);
+        dev.write_as(blk, &buf, Zone::Journal)?;
+    }
+    Ok(clear)
 }
 
 impl Journal {
@@ -329,6 +380,7 @@ impl Journal {
             failed_commit: None,
             revoke: RevokeTable::new(),
             sb_buffer: buf.to_vec(),
+            replayer: Replayer::E2fsck,
             loc,
             jsb,
         })

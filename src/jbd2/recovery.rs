@@ -28,15 +28,15 @@
 //! (`-EINVAL`) and device errors. A replay target past the end of the device (e2fsck would grow
 //! the image file) is [`CorruptKind::BlockOutOfRange`], reported at the end like a bad tag.
 
-use super::journal::Journal;
+use super::journal::{Journal, Replayer};
 use crate::bytes::{read_u32be, read_u64be};
 use crate::dev::{Disk, Zone};
 use crate::error::{CorruptKind, Error, Result};
 use crate::format::jbd2::{
-    commit_block_csum_verify, descriptor_block_csum_verify, parse_descriptor, parse_revoke,
-    tag_csum_verify, unescape, JournalHeader, JBD2_COMMIT_BLOCK, JBD2_CRC32_CHKSUM,
-    JBD2_CRC32_CHKSUM_SIZE, JBD2_DESCRIPTOR_BLOCK, JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT,
-    JBD2_FLAG_ESCAPE, JBD2_MAGIC_NUMBER, JBD2_REVOKE_BLOCK,
+    commit_block_csum_verify, commit_block_csum_verify_partial, descriptor_block_csum_verify,
+    parse_descriptor, parse_revoke, tag_csum_verify, unescape, JournalHeader, JBD2_COMMIT_BLOCK,
+    JBD2_CRC32_CHKSUM, JBD2_CRC32_CHKSUM_SIZE, JBD2_DESCRIPTOR_BLOCK,
+    JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT, JBD2_FLAG_ESCAPE, JBD2_MAGIC_NUMBER, JBD2_REVOKE_BLOCK,
 };
 use crate::units::{Pblk, Tid};
 
@@ -344,7 +344,12 @@ impl Pass {
                 chksum_error = true;
             }
         }
-        let v23_bad = || j.jsb.csum_v2or3() && commit_block_csum_verify(&j.jsb, bh).is_err();
+        // The kernel (not e2fsprogs 1.47.0) also accepts an "incomplete commit block".
+        let v23_bad = || {
+            j.jsb.csum_v2or3()
+                && commit_block_csum_verify(&j.jsb, bh).is_err()
+                && !(j.replayer == Replayer::Kernel && commit_block_csum_verify_partial(&j.jsb, bh))
+        };
         if chksum_error || (self.pass == PassType::Scan && v23_bad()) {
             if commit_time < self.last_trans_commit_time {
                 return Ok(Step::Done); // ignore_crc_mismatch

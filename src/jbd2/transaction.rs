@@ -105,12 +105,16 @@ pub struct Journal {
     pub tail_flush_error_ignored: bool,
     /// Commit time source (seconds), provided by the filesystem clock.
     pub commit_time: u64,
+    /// `j_sb_buffer`: journal block 0 as read at load (see [`Journal::load`]).
+    sb_buffer: Vec<u8>,
 }
 
 impl Journal {
     /// Model of jbd2_journal_load() on a clean journal (the caller has run recovery first):
     /// the log is empty, the next transaction is `s_sequence`.
-    pub fn load(jsb: JournalSuperblock, map: Vec<Pblk>) -> Result<Journal> {
+    /// `sb_block` is journal block 0 as read (`j_sb_buffer`): the superblock is written back
+    /// into it, so the bytes past the superblock on a larger block stay as they were.
+    pub fn load(jsb: JournalSuperblock, map: Vec<Pblk>, sb_block: Vec<u8>) -> Result<Journal> {
         if jsb.csum_v1() {
             return Err(Error::Unsupported(
                 "journal checksum v1 (COMPAT_CHECKSUM)".into(),
@@ -142,6 +146,7 @@ impl Journal {
             tail_flush: true,
             tail_flush_error_ignored: false,
             commit_time: 0,
+            sb_buffer: sb_block,
         })
     }
 
@@ -282,11 +287,14 @@ impl Journal {
         let _ = dev.write_fua_as(self.bmap(0), &block, Zone::Journal);
     }
 
-    /// The superblock's block as `j_sb_buffer` holds it: the superblock, then zeros (the
-    /// kernel never reads it back after load, so neither do we).
+    /// The superblock's block as `j_sb_buffer` holds it: the block as read at load with the
+    /// superblock's current fields over its first 1024 bytes. The kernel writes the whole
+    /// buffer, so on a 4 KiB journal whatever followed the superblock stays on disk (checked
+    /// against 6.18 by `examples/journal_mutants.rs`).
     fn sb_block(&self, dev: &Disk) -> Vec<u8> {
         let bytes = self.jsb.to_bytes();
-        let mut block = vec![0u8; dev.block_size() as usize];
+        let mut block = self.sb_buffer.clone();
+        block.resize(dev.block_size() as usize, 0);
         block[..bytes.len()].copy_from_slice(&bytes);
         block
     }

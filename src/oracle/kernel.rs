@@ -362,14 +362,15 @@ pub fn check_scenario(s: &Scenario, before: &Disk, crash: &Disk) -> Result<Vec<C
     Ok(checks)
 }
 
-/// Our side of a journal replay, as the harness makes it: recovery, a mount with `bugs`
+/// Our side of a journal replay, as the harness makes it: recovery (the kernel's copy of
+/// recovery.c: [`crate::jbd2::Replayer::Kernel`]), a mount with `bugs`
 /// (orphan cleanup) and a clean unmount, each as far as it gets; recovery alone when the
 /// filesystem records errors (the kernel's read-only mount then leaves the orphan list).
 /// Recomputed here rather than taken from the harness's kept image, so the two sides always
 /// start from the same crash image.
 pub fn recover_ours(crash: &Disk, bugs: BugSet) -> Disk {
     let mut d = crash.clone();
-    if crate::jbd2::recover(&mut d).is_err() {
+    if crate::jbd2::recover_as(&mut d, crate::jbd2::Replayer::Kernel).is_err() {
         return d;
     }
     // The kernel's side is a read-only mount, which on a filesystem with errors recorded skips

@@ -20,5 +20,6 @@ mod migrate_long;
 mod mkfs;
 mod mount;
 pub(crate) mod recovery;
+mod replay_mutants;
 mod repros;
 mod util;

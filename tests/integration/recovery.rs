@@ -701,13 +701,27 @@ fn cli_recover() {
     let bad_jsb = c.copy("badjsb.img");
     let jsb_blk = c.journal_block(0);
     let mut all = std::fs::read(&bad_jsb).unwrap();
-    all[usize::try_from(jsb_blk).unwrap() * 1024 + 0x40] ^= 0xFF; // s_nr_users: bad checksum
+    all[usize::try_from(jsb_blk).unwrap() * 1024 + 0x30] ^= 0xFF; // s_uuid: bad checksum
     std::fs::write(&bad_jsb, &all).unwrap();
     let unreadable = e4fuzz(&["recover", bad_jsb.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&unreadable.stderr);
     assert_eq!(unreadable.status.code(), Some(2));
     assert!(err.contains("journal superblock checksum"), "{err}");
     assert_eq!(std::fs::read(&bad_jsb).unwrap(), all, "nothing written");
+
+    // Several users of an internal journal: e2fsck takes the version 2 fields for a version 1
+    // journal's leftovers, clears them (checksum features included) and replays; so do we.
+    let (users, users_ref) = (c.copy("users.img"), c.copy("users-ref.img"));
+    for p in [&users, &users_ref] {
+        let mut all = std::fs::read(p).unwrap();
+        all[usize::try_from(jsb_blk).unwrap() * 1024 + 0x43] = 2; // s_nr_users = 2
+        std::fs::write(p, &all).unwrap();
+    }
+    let out = e4fuzz(&["recover", users.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (_, said) = run_e2fsck(&users_ref, &["-y", "-E", "journal_only"]);
+    assert!(said.contains("Found invalid V2 journal superblock fields"), "{said}");
+    assert_same_blocks(&users, &users_ref, &[CLOCK_FIELDS, FULL_CHECK_FIELDS]);
 
     // An inconsistent log: exit 2 with the reason, after resetting the journal like e2fsck.
     let bad_log = c.copy("badlog.img");

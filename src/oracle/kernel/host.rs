@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How a failed `mount` starts its `Err` (callers tell it from the other skip reasons).
+pub const MOUNT_REFUSED: &str = "the kernel refused to mount";
+
 /// A private directory under `std::env::temp_dir()`, removed on drop.
 pub struct Scratch(PathBuf);
 
@@ -199,10 +202,7 @@ impl Mounted {
         let out = run("mount", &["-t", "ext4", "-o", opts, &m.loopdev, &d])?;
         if !out.status.success() {
             // m's Drop detaches the loop device.
-            return Err(format!(
-                "the kernel refused to mount: {}",
-                text(&out).trim()
-            ));
+            return Err(format!("{MOUNT_REFUSED}: {}", text(&out).trim()));
         }
         m.mounted = true;
         Ok(m)
