@@ -720,7 +720,10 @@ fn cli_recover() {
     let out = e4fuzz(&["recover", users.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let (_, said) = run_e2fsck(&users_ref, &["-y", "-E", "journal_only"]);
-    assert!(said.contains("Found invalid V2 journal superblock fields"), "{said}");
+    assert!(
+        said.contains("Found invalid V2 journal superblock fields"),
+        "{said}"
+    );
     assert_same_blocks(&users, &users_ref, &[CLOCK_FIELDS, FULL_CHECK_FIELDS]);
 
     // An inconsistent log: exit 2 with the reason, after resetting the journal like e2fsck.
