@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example journal_mutants [CASES] [SEED]          # default 300, 1
 //! KERNEL=1 cargo run --release --example journal_mutants 300 3          # also the kernel
+//! MUTATIONS=3 cargo run --release --example journal_mutants             # 3 mutations a case
 //! ```
 //!
 //! Prints each disagreement (and keeps its image in the scratch directory), then a count per
@@ -20,6 +21,8 @@ fn main() {
     let cases: u32 = args.next().map_or(300, |a| a.parse().expect("CASES"));
     let seed: u64 = args.next().map_or(1, |a| a.parse().expect("SEED"));
     let kernel = std::env::var_os("KERNEL").is_some();
+    // MUTATIONS=k: k mutations per case (each of its own block, maybe the same one).
+    let per_case: u32 = std::env::var("MUTATIONS").map_or(1, |v| v.parse().expect("MUTATIONS"));
     let dir = std::env::temp_dir().join(format!("e4fuzz-mutants-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let bases: Vec<Vec<u8>> = replay_diff::bases(&dir)
@@ -33,7 +36,14 @@ fn main() {
     for n in 0..cases {
         let b = rng.random_range(0..bases.len());
         let mut image = bases[b].clone();
-        let case = replay_diff::mutate(&mut image, &mut rng).expect("mutation");
+        let case = (0..per_case)
+            .map(|_| {
+                replay_diff::mutate(&mut image, &mut rng)
+                    .expect("mutation")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         let mut judge = |side: &str, outcome: Outcome| match outcome {
             Outcome::Differ(why) => {
                 differ += 1;

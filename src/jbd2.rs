@@ -100,6 +100,9 @@ pub fn recover_as(dev: &mut Disk, replayer: Replayer) -> Result<RecoveryInfo> {
         journal::clear_v2_journal_fields(dev, &loc, &sb)?;
     }
     let mut journal = Journal::load(dev, loc, sb.block_size())?;
+    if replayer == Replayer::E2fsck {
+        journal.check_users()?;
+    }
     journal.replayer = replayer;
     if let Some(w) = &journal.loc.rewrite {
         let mut buf = dev.read_block_as(w.block, Zone::InodeTable)?.to_vec();

@@ -5,6 +5,7 @@
 use crate::dev::{Disk, Zone};
 use crate::error::{CorruptKind, Error, Result};
 use crate::format::group_desc::{self, GroupDesc};
+use crate::format::jbd2::JournalSuperblock;
 use crate::format::superblock::{self as sbf, Superblock};
 use crate::fs::ext4_jbd2::BufferCache;
 use crate::fs::inode::InodeInfo;
@@ -61,6 +62,27 @@ pub struct Fs {
     pub(crate) alloc_requests: u64,
     /// The in-memory orphan list (`sbi->s_orphan`), head first, in on-disk chain order.
     pub(crate) orphans: Vec<Ino>,
+}
+
+/// The journal features ext4 sets at every mount, read-only ones included, as
+/// set_journal_csum_feature_set() does without the `journal_checksum` and
+/// `journal_async_commit` options (which the model does not have): the checksum features are
+/// cleared, then v3 (crc32c) is set on a metadata_csum filesystem, and ASYNC_COMMIT is
+/// cleared; on a 64bit filesystem, 64BIT is set. The kernel writes them with the journal
+/// superblock when it releases the journal.
+pub fn journal_features(sb: &Superblock, jsb: &mut crate::format::jbd2::JournalSuperblock) {
+    use crate::format::jbd2 as fj;
+    jsb.s_feature_compat &= !fj::JBD2_FEATURE_COMPAT_CHECKSUM;
+    jsb.s_feature_incompat &= !(fj::JBD2_FEATURE_INCOMPAT_CSUM_V2
+        | fj::JBD2_FEATURE_INCOMPAT_CSUM_V3
+        | fj::JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT);
+    if sb.metadata_csum() {
+        jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_CSUM_V3;
+        jsb.s_checksum_type = fj::JBD2_CRC32C_CHKSUM;
+    }
+    if sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_64BIT) {
+        jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_64BIT;
+    }
 }
 
 impl Fs {
@@ -138,8 +160,13 @@ impl Fs {
         fs.dev
             .set_zone_map(crate::fs::mount::zone_map(&fs.sb, &fs.gds));
         fs.pin_super_and_descs();
-        if !fs.opts.read_only && fs.sb.has_compat(sbf::EXT4_FEATURE_COMPAT_HAS_JOURNAL) {
-            fs.load_journal()?;
+        if fs.sb.has_compat(sbf::EXT4_FEATURE_COMPAT_HAS_JOURNAL) {
+            // A read-only mount loads the journal too (unless `noload`): the same checks.
+            if fs.opts.read_only {
+                fs.check_journal()?;
+            } else {
+                fs.load_journal()?;
+            }
         }
         if !fs.opts.read_only {
             fs.orphan_cleanup()?;
@@ -161,12 +188,15 @@ impl Fs {
         }
     }
 
-    /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: map inode 8, load the
-    /// JBD2 superblock, switch on the checksum features a metadata_csum filesystem uses
-    /// (set_journal_csum_feature_set()) and 64BIT, reset the log, and mark the filesystem as
-    /// needing recovery until a clean unmount.
-    fn load_journal(&mut self) -> Result<()> {
-        use crate::format::jbd2::{self as fj, JournalSuperblock};
+    /// The journal checks of ext4_load_journal() and jbd2_journal_load() that fail a mount
+    /// (read-only ones included): map inode 8, parse the JBD2 superblock against the
+    /// geometry; a version 1 superblock cannot take the features a 64bit or metadata_csum
+    /// filesystem sets (jbd2_journal_set_features(), EINVAL); and journal_reset()'s "Journal
+    /// too short" when fewer than `JBD2_MIN_JOURNAL_BLOCKS` remain from `s_first` (both found
+    /// by the replay differential against the kernel). Returns the superblock, the map and
+    /// journal block 0 as read.
+    fn check_journal(&mut self) -> Result<(JournalSuperblock, Vec<Pblk>, Vec<u8>)> {
+        use crate::format::jbd2::JBD2_MIN_JOURNAL_BLOCKS;
         let jino = Ino(self.sb.s_journal_inum);
         if jino.0 == 0 {
             return Err(Error::Unsupported("external journal".into()));
@@ -174,19 +204,34 @@ impl Fs {
         let map = self.journal_blocks(jino)?;
         let bs = self.block_size() as usize;
         let first = *map.first().ok_or(CorruptKind::JournalInode("no blocks"))?;
-        let raw = self.dev.read_block_as(first, Zone::Journal)?;
-        let mut jsb = JournalSuperblock::parse(&raw[..1024.min(bs)])?;
+        let raw = self.dev.read_block_as(first, Zone::Journal)?.to_vec();
+        let jsb = JournalSuperblock::parse(&raw[..1024.min(bs)])?;
         jsb.check_geometry(self.block_size(), map.len() as u64)?;
-        if self.sb.metadata_csum() && !jsb.has_incompat(fj::JBD2_FEATURE_INCOMPAT_CSUM_V3) {
-            jsb.s_feature_compat &= !fj::JBD2_FEATURE_COMPAT_CHECKSUM;
-            jsb.s_feature_incompat &= !fj::JBD2_FEATURE_INCOMPAT_CSUM_V2;
-            jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_CSUM_V3;
-            jsb.s_checksum_type = fj::JBD2_CRC32C_CHKSUM;
+        let needs =
+            self.sb.metadata_csum() || self.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_64BIT);
+        if !jsb.is_v2() && needs {
+            return Err(Error::Invalid(
+                "a version 1 journal superblock cannot take the journal features this \
+                 filesystem needs"
+                    .into(),
+            ));
         }
-        if self.sb.has_incompat(sbf::EXT4_FEATURE_INCOMPAT_64BIT) {
-            jsb.s_feature_incompat |= fj::JBD2_FEATURE_INCOMPAT_64BIT;
+        if u64::from(jsb.s_first) + u64::from(JBD2_MIN_JOURNAL_BLOCKS)
+            > u64::from(jsb.log_last()) + 1
+        {
+            return Err(CorruptKind::JournalSuperblock("journal too short").into());
         }
-        let mut j = Journal::load(jsb, map, raw.to_vec())?;
+        Ok((jsb, map, raw))
+    }
+
+    /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: map inode 8, load the
+    /// JBD2 superblock, switch on the checksum features a metadata_csum filesystem uses
+    /// (set_journal_csum_feature_set()) and 64BIT, reset the log, and mark the filesystem as
+    /// needing recovery until a clean unmount.
+    fn load_journal(&mut self) -> Result<()> {
+        let (mut jsb, map, raw) = self.check_journal()?;
+        journal_features(&self.sb, &mut jsb);
+        let mut j = Journal::load(jsb, map, raw)?;
         j.reset(&mut self.dev)?;
         self.journal = Some(j);
         self.sb.s_feature_incompat |= sbf::EXT4_FEATURE_INCOMPAT_RECOVER;

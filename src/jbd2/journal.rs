@@ -360,12 +360,6 @@ impl Journal {
         let sb_block = loc.bmap(0)?;
         let buf = dev.read_block_as(sb_block, Zone::Journal)?;
         let jsb = JournalSuperblock::parse(&buf)?;
-        if jsb.is_v2() && jsb.s_nr_users > 1 {
-            return Err(Error::Unsupported(format!(
-                "journal shared by {} filesystems",
-                jsb.s_nr_users
-            )));
-        }
         if jsb.has_incompat(JBD2_FEATURE_INCOMPAT_FAST_COMMIT) {
             return Err(Error::Unsupported("journal fast commits".into()));
         }
@@ -384,6 +378,19 @@ impl Journal {
             loc,
             jsb,
         })
+    }
+
+    /// e2fsck's refusal of a journal shared by several filesystems
+    /// (`PR_0_JOURNAL_UNSUPP_MULTIFS`, after [`clear_v2_journal_fields`] has had its say);
+    /// the kernel's mount does not look at `s_nr_users`.
+    pub fn check_users(&self) -> Result<()> {
+        if self.jsb.is_v2() && self.jsb.s_nr_users > 1 {
+            return Err(Error::Unsupported(format!(
+                "journal shared by {} filesystems",
+                self.jsb.s_nr_users
+            )));
+        }
+        Ok(())
     }
 
     /// Model of `jread()` (fs/jbd2/recovery.c): read log block `offset`.

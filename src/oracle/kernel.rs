@@ -378,6 +378,9 @@ pub fn recover_ours(crash: &Disk, bugs: BugSet) -> Disk {
     // ext4_orphan_cleanup()); a read-write mount, ours, clears it. Only the recovery compares.
     // The kernel reads `s_state` before the replay (ext4_fill_super()), ours after it: either.
     if super::crash::errors_recorded(crash) || super::crash::errors_recorded(&d) {
+        // Its read-only mount still switches on the journal features it mounts with and
+        // writes them when it releases the journal.
+        let _ = ro_journal_features(&mut d);
         return d;
     }
     let Ok(mut fs) = crate::fs::Fs::mount(d.clone(), crate::fs::MountOpts::default()) else {
@@ -385,6 +388,25 @@ pub fn recover_ours(crash: &Disk, bugs: BugSet) -> Disk {
     };
     fs.bugs = bugs;
     fs.unmount().unwrap_or(d)
+}
+
+/// The journal superblock as the kernel's read-only mount leaves it: with the features ext4
+/// switches on at mount ([`crate::fs::mount::journal_features`]; found by the replay
+/// differential: a log whose superblock recorded an errno, on a metadata_csum filesystem whose
+/// journal had no checksums).
+fn ro_journal_features(d: &mut Disk) -> crate::Result<()> {
+    let sb = crate::jbd2::read_fs_superblock(d)?;
+    let loc = crate::jbd2::JournalLoc::find(d, &sb)?;
+    let blk = loc.bmap(0)?;
+    let mut block = d.read_block_as(blk, crate::dev::Zone::Journal)?.to_vec();
+    let mut jsb = crate::format::jbd2::JournalSuperblock::parse(&block[..1024])?;
+    let before = jsb.to_bytes();
+    crate::fs::mount::journal_features(&sb, &mut jsb);
+    if jsb.to_bytes() != before {
+        block[..1024].copy_from_slice(&jsb.to_bytes());
+        d.write_as(blk, &block, crate::dev::Zone::Journal)?;
+    }
+    Ok(())
 }
 
 /// The distinct `(file, direction)` pairs a scenario migrates, in thread order.

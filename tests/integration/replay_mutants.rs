@@ -147,3 +147,59 @@ fn the_journal_superblock_block_keeps_its_tail_across_a_mount() {
         "the kernel writes j_sb_buffer back whole"
     );
 }
+
+/// A fresh image of ours (1 KiB blocks, metadata_csum, 64bit off or on as mkfs makes it)
+/// with its journal superblock edited by `edit` (checksum recomputed).
+fn with_jsb(edit: impl FnOnce(&mut e4fuzz::format::jbd2::JournalSuperblock)) -> Disk {
+    use e4fuzz::format::jbd2::JournalSuperblock;
+    use e4fuzz::fs::mkfs::{mkfs, MkfsOpts};
+    let mut dev = mkfs(&MkfsOpts::default()).unwrap();
+    let sb = jbd2::read_fs_superblock(&mut dev).unwrap();
+    let blk = JournalLoc::find(&mut dev, &sb).unwrap().bmap(0).unwrap();
+    let mut block = dev.read_block(blk).unwrap().to_vec();
+    let mut jsb = JournalSuperblock::parse(&block[..1024]).unwrap();
+    edit(&mut jsb);
+    block[..1024].copy_from_slice(&jsb.to_bytes());
+    dev.write(blk, &block).unwrap();
+    dev
+}
+
+/// What the kernel's mount does with journal superblocks the multi-block mutations made
+/// (`MUTATIONS=3 KERNEL=1 … journal_mutants`), checked on 6.18 there and modelled in
+/// `Fs::mount`, read-only mounts included.
+#[test]
+fn the_engine_mounts_odd_journal_superblocks_as_the_kernel_does() {
+    use e4fuzz::format::jbd2::{
+        JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT, JBD2_SUPERBLOCK_V1, JBD2_SUPERBLOCK_V2,
+    };
+    let ro = || MountOpts { read_only: true };
+    // journal_reset(): "JBD2: Journal too short (blocks 3-1024)": fewer than 1024 blocks
+    // from s_first to the end.
+    let short = with_jsb(|j| j.s_first = j.s_maxlen - 1022);
+    assert!(Fs::mount(with_jsb(|j| j.s_first = j.s_maxlen - 1023), ro()).is_ok());
+    assert!(Fs::mount(short, ro()).is_err());
+    // A version 1 superblock cannot take the checksum feature metadata_csum needs.
+    let v1 = with_jsb(|j| {
+        assert_eq!(j.s_header.h_blocktype, JBD2_SUPERBLOCK_V2);
+        j.s_header.h_blocktype = JBD2_SUPERBLOCK_V1;
+    });
+    assert!(Fs::mount(v1, ro()).is_err());
+    // The kernel does not look at s_nr_users (e2fsck refuses, or clears the v2 fields).
+    let shared = with_jsb(|j| j.s_nr_users = 3);
+    assert!(Fs::mount(shared, ro()).is_ok());
+    // set_journal_csum_feature_set() clears ASYNC_COMMIT without the mount option.
+    let asynch = with_jsb(|j| j.s_feature_incompat |= JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT);
+    let mut after = Fs::mount(asynch, MountOpts::default())
+        .unwrap()
+        .unmount()
+        .unwrap();
+    let sb = jbd2::read_fs_superblock(&mut after).unwrap();
+    let blk = JournalLoc::find(&mut after, &sb).unwrap().bmap(0).unwrap();
+    let jsb =
+        e4fuzz::format::jbd2::JournalSuperblock::parse(&after.read_block(blk).unwrap()[..1024])
+            .unwrap();
+    assert_eq!(
+        jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT,
+        0
+    );
+}
