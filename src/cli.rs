@@ -131,6 +131,10 @@ enum Command {
     Recover {
         /// The image file.
         image: PathBuf,
+        /// Replay the log as the kernel's copy of recovery.c does (since 6.4 it also accepts
+        /// an incomplete commit block); everything around the replay stays e2fsck's.
+        #[arg(long)]
+        kernel: bool,
     },
     /// Run a fuzzing campaign (the main job).
     Run(fuzz::RunArgs),
@@ -269,7 +273,7 @@ fn run(cmd: Command) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Mkdir { image, path } => with_fs(&image, |fs| fs.mkdir(&path).map(|_| ())),
-        Command::Recover { image } => recover_image(&image),
+        Command::Recover { image, kernel } => recover_image(&image, kernel),
         Command::Run(a) => fuzz::run(a),
         Command::Repro(a) => fuzz::repro(a),
         Command::Minimize(a) => fuzz::minimize_cmd(a),
@@ -308,9 +312,15 @@ use crate::units::Ino;
 /// `e4fuzz recover IMAGE`: replay the journal, write the changed blocks back in place, print
 /// one line. Exit 2 (after the write-back) if the log was inconsistent: as e2fsck does, the
 /// journal was then reset and the filesystem marked not clean.
-fn recover_image(image: &Path) -> Result<i32> {
+fn recover_image(image: &Path, kernel: bool) -> Result<i32> {
+    use crate::jbd2::Replayer;
     let mut dev = Fs::load_image(image)?;
-    let info = crate::jbd2::recover(&mut dev)?;
+    let replayer = if kernel {
+        Replayer::Kernel
+    } else {
+        Replayer::E2fsck
+    };
+    let info = crate::jbd2::recover_as(&mut dev, replayer)?;
     write_back(&dev, image)?;
     println!("{}: {}", image.display(), recovery_summary(&info));
     if let Some(e) = &info.error {

@@ -30,15 +30,16 @@
 //!   marks the filesystem with errors), or on a journal that cannot take the features the
 //!   filesystem needs.
 //!
-//! One difference is kept on purpose ([`Outcome::Known`]): a journal superblock whose
-//! `s_first` is 0 or past the journal is refused by ours as by the kernel, while e2fsck 1.47.0
-//! does not check the field and replays.
+//! Two differences are kept on purpose ([`Outcome::Known`]): a journal superblock whose
+//! `s_first` is 0 or past the journal, or whose `s_maxlen` is below 1024 blocks, is refused by
+//! ours as by the kernel, while e2fsck 1.47.0 checks neither and replays.
 //!
 //! # What it does not verify
 //!
-//! With several mutated blocks (the example's `MUTATIONS`), one known case is left: a tag
-//! redirected onto the primary superblock of a 1 KiB-block filesystem replays garbage over
-//! it, and ours then refuses the image where e2fsck goes on with its own copy.
+//! With several mutated blocks (the example's `MUTATIONS`), one known kind of case is left: a
+//! tag redirected onto the primary superblock or group descriptors of a 1 KiB-block
+//! filesystem replays garbage over them; ours then refuses the image or keeps what was
+//! replayed, where e2fsck re-opens the filesystem with its own copies and repairs it.
 //!
 //! One block per case, and most flips of a data block only change what is replayed (both
 //! sides copy the same bytes home). Images whose replay `e2fsck -fn` rejects are never mounted
@@ -138,7 +139,12 @@ pub enum Outcome {
     Differ(String),
 }
 
-/// The one [`Outcome::Known`] difference.
+/// An [`Outcome::Known`] difference: `s_maxlen` below `JBD2_MIN_JOURNAL_BLOCKS`.
+const S_MAXLEN: &str = "ours refuses a journal superblock whose s_maxlen is below 1024 blocks, \
+     as the kernel's journal_get_superblock() does (\"journal file too short\"); e2fsck 1.47.0 \
+     does not check it";
+
+/// An [`Outcome::Known`] difference: `s_first` out of range.
 const S_FIRST: &str = "ours refuses a journal superblock whose s_first is 0 or past the \
      journal, as the kernel's journal_get_superblock() does; e2fsck 1.47.0 does not check it";
 
@@ -347,6 +353,9 @@ pub fn against_e2fsck(image: &[u8], dir: &Path) -> Result<Outcome> {
     Ok(match (ours(image, Replayer::E2fsck), theirs) {
         (Err(Error::Corrupt(CorruptKind::JournalSuperblock("invalid s_first"))), _) => {
             Outcome::Known(S_FIRST)
+        }
+        (Err(Error::Corrupt(CorruptKind::JournalSuperblock("journal too short"))), _) => {
+            Outcome::Known(S_MAXLEN)
         }
         (Err(e), _) if refused(&said) => {
             let _ = e;

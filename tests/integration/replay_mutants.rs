@@ -103,6 +103,16 @@ fn an_incomplete_commit_block_is_replayed_by_the_kernel_not_by_e2fsck() {
     let jsb = jbd2::Journal::load(&mut dev, loc, 1024).unwrap().jsb;
     assert!(commit_block_csum_verify(&jsb, &block).is_err());
     assert!(commit_block_csum_verify_partial(&jsb, &block));
+    // The CLI both ways.
+    let path = t.path("partial.img");
+    for (flag, corrupt) in [(None, true), (Some("--kernel"), false)] {
+        dev.save(&path).unwrap();
+        let mut args = vec!["recover", path.to_str().unwrap()];
+        args.extend(flag);
+        let out = e4fuzz(&args);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(said.contains("was corrupt"), corrupt, "{flag:?}: {said}");
+    }
     let e2fsck = jbd2::recover_as(&mut dev.clone(), Replayer::E2fsck).unwrap();
     let kernel = jbd2::recover_as(&mut dev.clone(), Replayer::Kernel).unwrap();
     assert_eq!(kernel.transactions(), whole.transactions());
