@@ -21,26 +21,32 @@ impl Disk {
     /// Load the image file at `path` as a device of `block_size`-byte blocks, all durable.
     /// All-zero blocks are not stored; a tail shorter than a block is ignored.
     pub fn load(path: &Path, block_size: u32) -> Result<Disk> {
-        if !valid_block_size(block_size) {
-            return Err(Error::Invalid(format!("bad block size {block_size}")));
-        }
+        check_block_size(block_size)?;
         let host = |e: std::io::Error| Error::host(format!("{}: {e}", path.display()));
         let mut file = File::open(path).map_err(host)?;
-        let nr_blocks = file.metadata().map_err(host)?.len() / u64::from(block_size);
-        let base = read_blocks(&mut file, block_size as usize, nr_blocks).map_err(host)?;
-        let store = Store::with_base(block_size as usize, base);
-        Ok(Disk::from_store(block_size, nr_blocks, store))
+        let len = file.metadata().map_err(host)?.len();
+        Disk::read_image(&mut file, len, block_size, host)
     }
 
     /// The image file's bytes `bytes` as a device of `block_size`-byte blocks, as [`Disk::load`]
     /// reads a file.
     pub fn from_bytes(bytes: &[u8], block_size: u32) -> Result<Disk> {
-        if !valid_block_size(block_size) {
-            return Err(Error::Invalid(format!("bad block size {block_size}")));
-        }
-        let nr_blocks = bytes.len() as u64 / u64::from(block_size);
-        let base = read_blocks(&mut &bytes[..], block_size as usize, nr_blocks)
-            .map_err(|e| Error::host(format!("image bytes: {e}")))?;
+        check_block_size(block_size)?;
+        Disk::read_image(&mut &bytes[..], bytes.len() as u64, block_size, |e| {
+            Error::host(format!("image bytes: {e}"))
+        })
+    }
+
+    /// The whole blocks of an image of `len` bytes read from `reader` (a checked block size),
+    /// all durable; `host` names a read error.
+    fn read_image(
+        reader: &mut impl Read,
+        len: u64,
+        block_size: u32,
+        host: impl Fn(std::io::Error) -> Error,
+    ) -> Result<Disk> {
+        let nr_blocks = len / u64::from(block_size);
+        let base = read_blocks(reader, block_size as usize, nr_blocks).map_err(host)?;
         let store = Store::with_base(block_size as usize, base);
         Ok(Disk::from_store(block_size, nr_blocks, store))
     }
@@ -76,6 +82,14 @@ impl Disk {
         }
         file.sync_all().map_err(host)
     }
+}
+
+/// `Invalid` for a block size the simulated disk does not take.
+fn check_block_size(block_size: u32) -> Result<()> {
+    if !valid_block_size(block_size) {
+        return Err(Error::Invalid(format!("bad block size {block_size}")));
+    }
+    Ok(())
 }
 
 /// Read the first `nr_blocks` blocks of `file`, keeping the non-zero ones.

@@ -70,7 +70,7 @@ pub struct Fs {
 /// cleared, then v3 (crc32c) is set on a metadata_csum filesystem, and ASYNC_COMMIT is
 /// cleared; on a 64bit filesystem, 64BIT is set. The kernel writes them with the journal
 /// superblock when it releases the journal.
-pub fn journal_features(sb: &Superblock, jsb: &mut crate::format::jbd2::JournalSuperblock) {
+pub fn journal_features(sb: &Superblock, jsb: &mut JournalSuperblock) {
     use crate::format::jbd2 as fj;
     jsb.s_feature_compat &= !fj::JBD2_FEATURE_COMPAT_CHECKSUM;
     jsb.s_feature_incompat &= !(fj::JBD2_FEATURE_INCOMPAT_CSUM_V2
@@ -224,10 +224,9 @@ impl Fs {
         Ok((jsb, map, raw))
     }
 
-    /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: map inode 8, load the
-    /// JBD2 superblock, switch on the checksum features a metadata_csum filesystem uses
-    /// (set_journal_csum_feature_set()) and 64BIT, reset the log, and mark the filesystem as
-    /// needing recovery until a clean unmount.
+    /// Model of ext4_load_journal() + ext4_fill_super()'s journal setup: the checks of
+    /// [`Fs::check_journal`], the mount's journal features ([`journal_features`]), reset the
+    /// log, and mark the filesystem as needing recovery until a clean unmount.
     fn load_journal(&mut self) -> Result<()> {
         let (mut jsb, map, raw) = self.check_journal()?;
         journal_features(&self.sb, &mut jsb);

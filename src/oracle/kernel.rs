@@ -397,14 +397,11 @@ pub fn recover_ours(crash: &Disk, bugs: BugSet) -> Disk {
 fn ro_journal_features(d: &mut Disk) -> crate::Result<()> {
     let sb = crate::jbd2::read_fs_superblock(d)?;
     let loc = crate::jbd2::JournalLoc::find(d, &sb)?;
-    let blk = loc.bmap(0)?;
-    let mut block = d.read_block_as(blk, crate::dev::Zone::Journal)?.to_vec();
-    let mut jsb = crate::format::jbd2::JournalSuperblock::parse(&block[..1024])?;
-    let before = jsb.to_bytes();
-    crate::fs::mount::journal_features(&sb, &mut jsb);
-    if jsb.to_bytes() != before {
-        block[..1024].copy_from_slice(&jsb.to_bytes());
-        d.write_as(blk, &block, crate::dev::Zone::Journal)?;
+    let mut j = crate::jbd2::Journal::load(d, loc, sb.block_size())?;
+    let before = j.jsb.clone();
+    crate::fs::mount::journal_features(&sb, &mut j.jsb);
+    if j.jsb != before {
+        j.write_superblock(d)?;
     }
     Ok(())
 }

@@ -184,14 +184,49 @@ fn tool(dir: &Path, cmd: &str, args: &[&str]) -> Result<(i32, String)> {
         .env("E2FSCK_CONFIG", "/dev/null")
         .output()
         .map_err(|e| Error::Invalid(format!("running {cmd}: {e}")))?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.code().unwrap_or(-1), text))
+    Ok((out.status.code().unwrap_or(-1), kernel::host::text(&out)))
 }
 
-/// A 16 MiB `mke2fs -t ext4` image with six debugfs transactions: T1 3000-3002, T2 3001 and a
-/// revoke of 3002, T3 3003-3004 (3003 starts with the journal magic: escaped) and a revoke of
-/// 3000, T4 3002 again.
+/// Deterministic pseudo-random bytes (xorshift64, one byte per step).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[3]
+        })
+        .collect()
+}
+
+/// A debugfs script of several transactions (debugfs commits one per `jw`), each opened
+/// with `jo`: T1 3000-3002, T2 3001, T3 revokes 3002, T4 3003-3004 (3003 starts with the
+/// journal magic: escaped), T5 revokes 3000, T6 3002 again. So 3000 is suppressed and 3002
+/// is replayed from T6 only: 5 replays, 2 revoke hits. Its data files: [`mixed_log_files`].
+pub fn mixed_log_script(jo: &str) -> String {
+    format!(
+        "{jo}\njw -b 3000,3001,3002 three\njc\n\
+         {jo}\njw -b 3001 one_a\njw -r 3002\njc\n\
+         {jo}\njw -b 3003,3004 magic\njw -r 3000\njc\n\
+         {jo}\njw -b 3002 one_b\njc\n"
+    )
+}
+
+/// The files [`mixed_log_script`] reads, for blocks of `bs` bytes: noise, and two blocks
+/// whose first starts with the journal magic.
+pub fn mixed_log_files(bs: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let mut magic = noise(4, 2 * bs);
+    magic[..4].copy_from_slice(&crate::format::jbd2::JBD2_MAGIC_NUMBER.to_be_bytes());
+    vec![
+        ("three", noise(1, 3 * bs)),
+        ("one_a", noise(2, bs)),
+        ("one_b", noise(3, bs)),
+        ("magic", magic),
+    ]
+}
+
+/// A 16 MiB `mke2fs -t ext4` image with [`mixed_log_script`]'s transactions in its log.
 fn debugfs_base(dir: &Path, name: &str, jo: &str, bs: usize) -> Result<PathBuf> {
     let img = dir.join(format!("base-{name}.img"));
     let path = img.to_string_lossy().into_owned();
@@ -203,34 +238,10 @@ fn debugfs_base(dir: &Path, name: &str, jo: &str, bs: usize) -> Result<PathBuf> 
     if st != 0 {
         return Err(Error::Invalid(format!("mke2fs: {text}")));
     }
-    let noise = |seed: u64, n: usize| -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()[3]
-            })
-            .collect()
-    };
-    let mut magic = noise(4, 2 * bs);
-    magic[..4].copy_from_slice(&crate::format::jbd2::JBD2_MAGIC_NUMBER.to_be_bytes());
-    for (file, data) in [
-        ("three", noise(1, 3 * bs)),
-        ("one_a", noise(2, bs)),
-        ("one_b", noise(3, bs)),
-        ("magic", magic),
-    ] {
+    for (file, data) in mixed_log_files(bs) {
         std::fs::write(dir.join(file), data).map_err(host)?;
     }
-    let script = format!(
-        "{jo}\njw -b 3000,3001,3002 three\njc\n\
-         {jo}\njw -b 3001 one_a\njw -r 3002\njc\n\
-         {jo}\njw -b 3003,3004 magic\njw -r 3000\njc\n\
-         {jo}\njw -b 3002 one_b\njc\n"
-    );
-    std::fs::write(dir.join("cmds"), script).map_err(host)?;
+    std::fs::write(dir.join("cmds"), mixed_log_script(jo)).map_err(host)?;
     let (st, text) = tool(dir, "debugfs", &["-w", "-f", "cmds", &path])?;
     if st != 0 {
         return Err(Error::Invalid(format!("debugfs: {text}")));
@@ -336,10 +347,13 @@ pub fn against_e2fsck(image: &[u8], dir: &Path) -> Result<Outcome> {
     std::fs::write(&copy, image).map_err(host)?;
     let path = copy.to_string_lossy().into_owned();
     let (_, said) = tool(dir, "e2fsck", &["-y", "-E", "journal_only", &path])?;
+    // A file e2fsck grew (a write past the end) is not read: it may be terabytes, sparse.
     let theirs_len = std::fs::metadata(&copy).map_err(host)?.len();
-    let theirs = std::fs::read(&copy)
-        .ok()
-        .filter(|_| theirs_len == image.len() as u64);
+    let theirs = if theirs_len == image.len() as u64 {
+        Some(std::fs::read(&copy).map_err(host)?)
+    } else {
+        None
+    };
     let _ = std::fs::remove_file(&copy);
     // e2fsck declares the journal corrupt or invalid (and fixes or clears it), or gives up
     // on a version or feature it does not know ("Abort? yes").
@@ -357,10 +371,7 @@ pub fn against_e2fsck(image: &[u8], dir: &Path) -> Result<Outcome> {
         (Err(Error::Corrupt(CorruptKind::JournalSuperblock("journal too short"))), _) => {
             Outcome::Known(S_MAXLEN)
         }
-        (Err(e), _) if refused(&said) => {
-            let _ = e;
-            Outcome::Agree("both refuse the journal")
-        }
+        (Err(_), _) if refused(&said) => Outcome::Agree("both refuse the journal"),
         (Err(e), _) => Outcome::Differ(format!("ours refused ({e}), e2fsck did not: {said}")),
         // A tag naming a block past the device: ours replays the rest and reports it;
         // e2fsck writes past the image's end, growing the file, or (past the host's largest

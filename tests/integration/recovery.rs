@@ -31,6 +31,7 @@ use e4fuzz::format::superblock::{
 };
 use e4fuzz::fs::Fs;
 use e4fuzz::jbd2::{self, Journal, JournalLoc, LogWriter, RecoveryInfo};
+use e4fuzz::oracle::replay_diff::{mixed_log_files, mixed_log_script, noise};
 use e4fuzz::{CorruptKind, Error, Tid};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,26 +119,6 @@ impl Case {
 
 fn block_size(image: &[u8]) -> usize {
     1024 << u32::from_le_bytes(image[1024 + 0x18..1024 + 0x1C].try_into().unwrap())
-}
-
-/// Deterministic pseudo-random bytes.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[3]
-        })
-        .collect()
-}
-
-/// `n` blocks of noise, the first starting with the journal magic (so it is escaped).
-fn data_with_magic(seed: u64, n: usize, bs: usize) -> Vec<u8> {
-    let mut d = noise(seed, n * bs);
-    d[..4].copy_from_slice(&JBD2_MAGIC_NUMBER.to_be_bytes());
-    d
 }
 
 fn run_e2fsck(image: &Path, args: &[&str]) -> (i32, String) {
@@ -264,31 +245,10 @@ fn differential_with(c: &Case, compare: Compare) -> RecoveryInfo {
     info
 }
 
-/// A script of several transactions (debugfs commits one per `jw`): T1 3000-3002, T2 3001,
-/// T3 revokes 3002, T4 3003-3004 (3003 starts with the journal magic), T5 revokes 3000, T6
-/// 3002 again. So 3000 is suppressed, 3002 is replayed from T6 only: 5 replays, 2 hits.
-fn mixed_script(jo: &str) -> String {
-    format!(
-        "{jo}\njw -b 3000,3001,3002 three\njc\n\
-         {jo}\njw -b 3001 one_a\njw -r 3002\njc\n\
-         {jo}\njw -b 3003,3004 magic\njw -r 3000\njc\n\
-         {jo}\njw -b 3002 one_b\njc\n"
-    )
-}
-
-fn mixed_files(bs: usize) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("three", noise(1, 3 * bs)),
-        ("one_a", noise(2, bs)),
-        ("one_b", noise(3, bs)),
-        ("magic", data_with_magic(4, 2, bs)),
-    ]
-}
-
 fn run_mixed(c: &Case, jo: &str, bs: usize) -> RecoveryInfo {
-    let files = mixed_files(bs);
+    let files = mixed_log_files(bs);
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    c.debugfs(&mixed_script(jo), &refs);
+    c.debugfs(&mixed_log_script(jo), &refs);
     differential(c)
 }
 
@@ -671,9 +631,9 @@ fn cli_recover() {
         return;
     }
     let c = Case::mkfs("cli", 16 << 20, &["-b", "1024"]);
-    let files = mixed_files(1024);
+    let files = mixed_log_files(1024);
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-    c.debugfs(&mixed_script("jo -c"), &refs);
+    c.debugfs(&mixed_log_script("jo -c"), &refs);
     let (img, reference) = (c.copy("cli.img"), c.copy("ref.img"));
     let out = e4fuzz(&["recover", img.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
