@@ -15,7 +15,7 @@
 //! | 3 | swarm: 20 switches, a set bit switches a feature off |
 //! | 1 | geometry: below 192 the default (1 KiB blocks, 16 MiB, extents, csum, 1024-block journal); else 4 KiB or 2 KiB blocks, no csum, rarely no `extent` |
 //! | 11 | crash: mid-workload or not (1), write index (2), fates seed (4), keep and tear per-mille (2 + 2) |
-//! | 5 | fault: present (1), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), mode (1: once, sticky, or the first op on each block) |
+//! | 5 | fault: present (1: half the inputs with the `Faults` switch), read/write/flush (1), n (1, skewed to small: `b²/64`), zone (1: none, one of the eight, or tree metadata), mode (1: once, sticky, or, half the time, the first op on each block) |
 //! | 1 + ≤ 332 | setup: file count (0–4); per file its index, indirect or extents (with `Deep` on 1 KiB blocks, one in eight extent files fragmented: [`fragment_writes`]), write count (0–8), writes of ≤ 10 bytes |
 //! | 1 + 4 + ≤ 768 | threads: count (1–4); per thread an op count (0–16), ops of ≤ 16 bytes (with the `Focus` switch a file operand takes one byte more, which three times in four names the file the thread's last op named) |
 //! | 1 + ≤ 64 | schedule, with two threads or more: a form byte, then up to 32 decisions one byte each, or up to 32 segments of two bytes, a choice and its run length ([`draw_schedule`]) |
@@ -201,13 +201,15 @@ fn draw_crash(d: &mut Draw<'_>, swarm: Swarm) -> CrashPlan {
     }
 }
 
-/// Five bytes: usually no fault; one time in four (when switched on) `-EIO` on the n-th read,
-/// write or flush, in any zone or one zone (never for a flush, which has none), once (half the
-/// time) or sticky; or, a quarter of the time for reads and writes, on the first operation on
-/// each block (`first-each`, a flaky device whose retries succeed: whichever op first reads
-/// an indirect block fails, the next one reads it, which is U2's trigger).
+/// Five bytes: a fault in half the inputs with the `Faults` switch on (a quarter of all):
+/// `-EIO` on the n-th read, write or flush, once or sticky, in any zone or in one zone (never
+/// for a flush, which has none); or, for half the read and write rules, on the first operation
+/// on each block (`first-each`, a flaky device whose retries succeed: whichever op first reads
+/// an indirect block fails and the next one reads it, U2's trigger), on the tree metadata for
+/// more than half of those. Campaign side by side (`time_to_find`), this mix finds U2 about
+/// three times as often as one fault in eight inputs with `first-each` a quarter of the time.
 fn draw_faults(d: &mut Draw<'_>, swarm: Swarm) -> FaultPlan {
-    let present = d.int(0u8..=3) == 3;
+    let present = d.int(0u8..=3) >= 2;
     let op = [FaultOp::Read, FaultOp::Write, FaultOp::Flush][usize::from(d.int(0u8..=2))];
     // Skewed to the first few matching ops: those are the first reads of a file's indirect
     // blocks after mount, which a later op's fault then meets (U2).
@@ -219,22 +221,27 @@ fn draw_faults(d: &mut Draw<'_>, swarm: Swarm) -> FaultPlan {
         return FaultPlan::none();
     }
     // A third of the rules count every op; the rest one zone, the tree metadata (indirect
-    // and extent blocks, what the mapping code reads and writes) for half of those.
+    // and extent blocks, what the mapping code reads and writes) for half of those. A
+    // first-each rule on every zone fails the first read of each directory, inode table and
+    // bitmap block too: half of those go to the tree metadata instead.
+    let first_each = mode >= 2 && op != FaultOp::Flush;
     let zone = match z {
         _ if op == FaultOp::Flush => None,
+        4..=7 if first_each => Some(Zone::TreeMeta),
         0..=7 => None,
         8..=15 => Some(FAULT_ZONES[z - 8]),
         _ => Some(Zone::TreeMeta),
     };
-    let when = match mode {
-        3 if op != FaultOp::Flush => FaultWhen::FirstEach,
-        _ => FaultWhen::Nth(u64::from(n)),
+    let when = if first_each {
+        FaultWhen::FirstEach
+    } else {
+        FaultWhen::Nth(u64::from(n))
     };
     FaultPlan::none().with_rule(FaultRule {
         op,
         when,
         zone,
-        sticky: mode == 2,
+        sticky: mode == 1,
     })
 }
 
@@ -327,11 +334,21 @@ fn draw_threads(d: &mut Draw<'_>, swarm: Swarm, scope: &mut Scope) -> Vec<Vec<Op
     threads
 }
 
+/// Largest image a scenario may have: its template holds every block in memory (the free
+/// ones poisoned), and every execution clones it.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
 /// Why `g` is not a geometry the engine supports, if it is not: block size 1024, 2048 or 4096,
-/// a journal of at least 1024 blocks that fits in the image.
+/// at most [`MAX_IMAGE_BYTES`], a journal of at least 1024 blocks that fits in the image.
 pub fn geometry_problem(g: &Geometry) -> Option<String> {
     if ![1024, 2048, 4096].contains(&g.block_size) {
         return Some(format!("block size {} (1024, 2048 or 4096)", g.block_size));
+    }
+    if g.size_bytes > MAX_IMAGE_BYTES {
+        return Some(format!(
+            "image of {} bytes (at most {MAX_IMAGE_BYTES}: a scenario's image is held in memory)",
+            g.size_bytes
+        ));
     }
     if g.journal_blocks < 1024 {
         return Some(format!(
@@ -635,7 +652,7 @@ pub(crate) mod tests {
             0, 0, 0, // swarm: all on
             0, // default geometry
             1, 0, 10, 0, 0, 0, 7, 0, 0, 0, 0, // crash at write 5, seed 7, 500/100
-            3, 1, 12, 13, 2, // EIO on the 2nd tree-meta write (12²/64), sticky
+            3, 1, 12, 13, 1, // EIO on the 2nd tree-meta write (12²/64), sticky
             1, 2, 1, 1, 3, 0, 0, 0, 0x0B, 0xB7, 7, // f2 indirect, 3000 bytes at block 12
             1, // two threads
             2, 15, 0, 4, 0, 1, 0, 100, 0, 9, 3, // T0: migrate f2, mmap store at 12388
