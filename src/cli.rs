@@ -213,13 +213,14 @@ fn run(cmd: Command) -> Result<i32> {
         Command::Get { image, path, out } => {
             let mut fs = Fs::open(&image, MountOpts { read_only: true })?;
             let ino = fs.resolve(&path)?;
-            let size = fs.inode(ino).raw.i_size;
-            let data = fs.read_file(ino, 0, size)?;
-            match out {
-                Some(p) => std::fs::write(&p, &data)
-                    .map_err(|e| Error::host(format!("{}: {e}", p.display())))?,
-                None => std::io::stdout().write_all(&data).map_err(Error::host)?,
-            }
+            let mut sink = match out {
+                Some(p) => match std::fs::File::create(&p) {
+                    Ok(f) => Sink::File(f, p),
+                    Err(e) => return Err(Error::host(format!("{}: {e}", p.display()))),
+                },
+                None => Sink::Stdout(Some(std::io::stdout().lock())),
+            };
+            dump_file(&mut fs, ino, &mut sink)?;
             Ok(EXIT_OK)
         }
         Command::Punch {
@@ -492,4 +493,99 @@ fn print_profiles() {
             b.oracles.join(", ")
         );
     }
+}
+
+/// Bytes `get` reads and writes at a time.
+const GET_CHUNK: u64 = 1 << 20;
+
+/// Where `get` writes: a host file (holes left sparse) or standard output (holes as zeros;
+/// `None` once the reader has gone: a closed pipe ends the output quietly, as `cat`'s does).
+enum Sink {
+    File(std::fs::File, PathBuf),
+    Stdout(Option<std::io::StdoutLock<'static>>),
+}
+
+impl Sink {
+    fn data(&mut self, b: &[u8]) -> Result<()> {
+        let r = match self {
+            Sink::File(f, _) => f.write_all(b),
+            Sink::Stdout(None) => Ok(()),
+            Sink::Stdout(Some(o)) => o.write_all(b),
+        };
+        self.checked(r)
+    }
+
+    fn hole(&mut self, n: u64) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let r = match self {
+            Sink::File(f, _) => i64::try_from(n)
+                .map_err(std::io::Error::other)
+                .and_then(|n| f.seek(SeekFrom::Current(n)).map(drop)),
+            Sink::Stdout(None) => Ok(()),
+            Sink::Stdout(Some(o)) => {
+                let zeros = [0u8; 4096];
+                let mut left = n;
+                let mut r = Ok(());
+                while left > 0 && r.is_ok() {
+                    let k = left.min(zeros.len() as u64);
+                    r = o.write_all(&zeros[..k as usize]);
+                    left -= k;
+                }
+                r
+            }
+        };
+        self.checked(r)
+    }
+
+    fn finish(&mut self, size: u64) -> Result<()> {
+        let r = match self {
+            Sink::File(f, _) => f.set_len(size),
+            Sink::Stdout(None) => Ok(()),
+            Sink::Stdout(Some(o)) => o.flush(),
+        };
+        self.checked(r)
+    }
+
+    /// An I/O error of the sink, named after it.
+    fn checked(&mut self, r: std::io::Result<()>) -> Result<()> {
+        match (r, &*self) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Sink::Stdout(_)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                *self = Sink::Stdout(None);
+                Ok(())
+            }
+            (Err(e), Sink::File(_, p)) => Err(Error::host(format!("{}: {e}", p.display()))),
+            (Err(e), Sink::Stdout(_)) => Err(Error::host(format!("standard output: {e}"))),
+        }
+    }
+}
+
+/// `e4fuzz get`: file `ino` up to `i_size`, a mapped run at a time (at most [`GET_CHUNK`]
+/// bytes), holes skipped by their mapping, so that a sparse file of any size streams in
+/// constant memory (reading it whole aborted on a 1 TiB sparse file).
+fn dump_file(fs: &mut Fs, ino: Ino, sink: &mut Sink) -> Result<()> {
+    use crate::fs::map::MapFlags;
+    use crate::units::Lblk;
+    let size = fs.inode(ino).raw.i_size;
+    let bs = u64::from(fs.block_size());
+    let mut pos = 0u64;
+    while pos < size {
+        let lblk = Lblk(u32::try_from(pos / bs).map_err(|_| {
+            Error::Corrupt(crate::error::CorruptKind::LogicalBlockOutOfRange {
+                ino,
+                lblk: Lblk(u32::MAX),
+            })
+        })?);
+        let want = (size - pos).min(GET_CHUNK).div_ceil(bs) as u32;
+        let m = fs.map_blocks(None, ino, lblk, want, MapFlags::LOOKUP)?;
+        let end = (pos + u64::from(m.len) * bs).min(size);
+        if m.is_mapped() {
+            let data = fs.read_file(ino, pos, end - pos)?;
+            sink.data(&data)?;
+        } else {
+            sink.hole(end - pos)?;
+        }
+        pos = end;
+    }
+    sink.finish(size)
 }

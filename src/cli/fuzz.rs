@@ -249,7 +249,10 @@ impl Progress for Bar {
 /// Read a scenario file (`.repro` or raw artifact).
 fn load(path: &Path) -> Result<Scenario> {
     let data = std::fs::read(path).map_err(|e| Error::host(format!("{}: {e}", path.display())))?;
-    Scenario::from_any(&data).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    Scenario::from_any(&data).map_err(|e| match e {
+        Error::Invalid(why) => Error::Invalid(format!("{}: {why}", path.display())),
+        e => Error::Invalid(format!("{}: {e}", path.display())),
+    })
 }
 
 /// `e4fuzz repro`: replay each file, print what happened; exit 1 on a finding.

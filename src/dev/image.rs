@@ -25,28 +25,33 @@ impl Disk {
         let host = |e: std::io::Error| Error::host(format!("{}: {e}", path.display()));
         let mut file = File::open(path).map_err(host)?;
         let len = file.metadata().map_err(host)?.len();
-        Disk::read_image(&mut file, len, block_size, host)
+        let bs = u64::from(block_size);
+        let nr_blocks = len / bs;
+        // Only the extents of the file that hold data: a sparse image of a terabyte reads in
+        // the time its blocks take, not its size.
+        let mut base = BTreeMap::new();
+        for (start, end) in data_ranges(&file, nr_blocks * bs).map_err(host)? {
+            let (first, last) = (start / bs, end.div_ceil(bs).min(nr_blocks));
+            file.seek(SeekFrom::Start(first * bs)).map_err(host)?;
+            read_blocks(&mut file, block_size as usize, first..last, &mut base).map_err(host)?;
+        }
+        let store = Store::with_base(block_size as usize, base);
+        Ok(Disk::from_store(block_size, nr_blocks, store))
     }
 
     /// The image file's bytes `bytes` as a device of `block_size`-byte blocks, as [`Disk::load`]
     /// reads a file.
     pub fn from_bytes(bytes: &[u8], block_size: u32) -> Result<Disk> {
         check_block_size(block_size)?;
-        Disk::read_image(&mut &bytes[..], bytes.len() as u64, block_size, |e| {
-            Error::host(format!("image bytes: {e}"))
-        })
-    }
-
-    /// The whole blocks of an image of `len` bytes read from `reader` (a checked block size),
-    /// all durable; `host` names a read error.
-    fn read_image(
-        reader: &mut impl Read,
-        len: u64,
-        block_size: u32,
-        host: impl Fn(std::io::Error) -> Error,
-    ) -> Result<Disk> {
-        let nr_blocks = len / u64::from(block_size);
-        let base = read_blocks(reader, block_size as usize, nr_blocks).map_err(host)?;
+        let nr_blocks = bytes.len() as u64 / u64::from(block_size);
+        let mut base = BTreeMap::new();
+        read_blocks(
+            &mut &bytes[..],
+            block_size as usize,
+            0..nr_blocks,
+            &mut base,
+        )
+        .map_err(|e| Error::host(format!("image bytes: {e}")))?;
         let store = Store::with_base(block_size as usize, base);
         Ok(Disk::from_store(block_size, nr_blocks, store))
     }
@@ -92,17 +97,18 @@ fn check_block_size(block_size: u32) -> Result<()> {
     Ok(())
 }
 
-/// Read the first `nr_blocks` blocks of `file`, keeping the non-zero ones.
+/// Read blocks `blocks` from `file` (positioned at the first), keeping the non-zero ones in
+/// `base`.
 fn read_blocks(
     file: &mut impl Read,
     block_size: usize,
-    nr_blocks: u64,
-) -> std::io::Result<BTreeMap<u64, Block>> {
-    let mut base = BTreeMap::new();
+    blocks: std::ops::Range<u64>,
+    base: &mut BTreeMap<u64, Block>,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; block_size * LOAD_CHUNK_BLOCKS];
-    let mut blk = 0u64;
-    while blk < nr_blocks {
-        let n = (nr_blocks - blk).min(LOAD_CHUNK_BLOCKS as u64) as usize;
+    let mut blk = blocks.start;
+    while blk < blocks.end {
+        let n = (blocks.end - blk).min(LOAD_CHUNK_BLOCKS as u64) as usize;
         let chunk = &mut buf[..n * block_size];
         file.read_exact(chunk)?;
         for data in chunk.chunks(block_size) {
@@ -112,7 +118,26 @@ fn read_blocks(
             blk += 1;
         }
     }
-    Ok(base)
+    Ok(())
+}
+
+/// The byte ranges below `len` of `file` that may hold data (`lseek(SEEK_DATA)` and
+/// `SEEK_HOLE`, in order); a host filesystem that cannot tell gives the whole file.
+fn data_ranges(file: &File, len: u64) -> std::io::Result<Vec<(u64, u64)>> {
+    use rustix::fs::{seek, SeekFrom};
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < len {
+        let start = match seek(file, SeekFrom::Data(pos)) {
+            Ok(start) if start < len => start,
+            Ok(_) | Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = seek(file, SeekFrom::Hole(start))?.min(len);
+        out.push((start, end));
+        pos = end;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -180,6 +205,40 @@ mod tests {
         assert_eq!(d.nr_blocks(), 3);
         assert_eq!(d.base_blocks(), 1);
         assert_eq!(d.peek_block(Pblk(1))[0], 7);
+    }
+
+    #[test]
+    fn load_reads_every_data_extent_of_a_sparse_file() {
+        // 64 GiB, mostly holes: the load reads the data extents only (SEEK_DATA/SEEK_HOLE),
+        // and must still find every non-zero byte, also where an extent starts or ends inside
+        // a block.
+        use std::io::{Seek, SeekFrom, Write};
+        let path = TempPath::new("sparse.img");
+        let bs = 4096u64;
+        let len = 64u64 << 30;
+        let mut f = File::create(&path.0).unwrap();
+        f.set_len(len + 100).unwrap(); // and a partial tail, dropped
+        let marks = [
+            (0u64, 1u8),
+            (bs + 4095, 2),
+            (5 << 30, 3),
+            (len - bs, 4),
+            (len - 1, 5),
+        ];
+        for (at, b) in marks {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(&[b]).unwrap();
+        }
+        drop(f);
+        let d = Disk::load(&path.0, 4096).unwrap();
+        assert_eq!(d.nr_blocks(), len / bs);
+        assert_eq!(d.base_blocks(), 4);
+        for (at, b) in marks {
+            let block = d.peek_block(Pblk(at / bs));
+            assert_eq!(block[(at % bs) as usize], b, "byte {at}");
+            let nonzero = block.iter().filter(|&&x| x != 0).count();
+            assert!(nonzero <= 2, "block of byte {at}: {nonzero} non-zero bytes");
+        }
     }
 
     #[test]

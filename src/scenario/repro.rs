@@ -199,15 +199,29 @@ pub fn decode(text: &str) -> Result<Scenario> {
     let mut lines = text.lines();
     check_magic(lines.next()).map_err(|e| Error::Invalid(format!("line 1: {e}")))?;
     let mut dec = Decoder::default();
+    // Lines whose data is made in memory whole (setup writes, writes, stores, reads): checked
+    // against the image's size once the geometry is known.
+    let mut data_lines = Vec::new();
     for (i, raw) in lines.enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        dec.line(line)
-            .map_err(|e| Error::Invalid(format!("line {}: {e}", i + 2)))?;
+        let at = |e| Error::Invalid(format!("line {}: {e}", i + 2));
+        dec.line(line).map_err(at)?;
+        if let Some(len) = dec.data_len(line) {
+            data_lines.push((i + 2, len));
+        }
     }
-    Ok(dec.finish())
+    let s = dec.finish();
+    let max = s.geometry.size_bytes;
+    if let Some((n, len)) = data_lines.into_iter().find(|&(_, len)| len > max) {
+        return Err(Error::Invalid(format!(
+            "line {n}: {len} bytes, longer than the image ({max} bytes): the data is made in \
+             memory whole"
+        )));
+    }
+    Ok(s)
 }
 
 fn check_magic(line: Option<&str>) -> Result<(), String> {
@@ -275,6 +289,27 @@ impl Decoder {
             _ => self.op(word, &args)?,
         }
         Ok(())
+    }
+
+    /// The longest data `line`, just read, carries: a setup write, a write, a store or a read.
+    fn data_len(&self, line: &str) -> Option<u64> {
+        match line.split_whitespace().next() {
+            Some("setup") => self
+                .s
+                .setup
+                .last()?
+                .writes
+                .iter()
+                .map(|w| u64::from(w.1))
+                .max(),
+            Some("write" | "mmap-write" | "read") => match *self.threads.last()?.last()? {
+                Op::Write { len, .. } | Op::MmapWrite { len, .. } | Op::Read { len, .. } => {
+                    Some(u64::from(len))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn setup(&mut self, f: FileSetup) -> Result<(), String> {
@@ -591,6 +626,9 @@ crash at_write=none seed=0 keep=500 tear=100
             (format!("{H}geometry block_size=1024 block_size=4096\n"), "line 2: key `block_size` given twice"),
             (format!("{H}geometry block_size=512\n"), "line 2: unsupported geometry: block size 512 (1024, 2048 or 4096)"),
             (format!("{H}geometry extents=yes\n"), "line 2: bad flag `yes` for extents (0 or 1)"),
+            (format!("{H}geometry size=1073742848\n"), "line 2: unsupported geometry: image of 1073742848 bytes (at most 1073741824: a scenario's image is held in memory)"),
+            (format!("{H}setup f1 extents write=0+16777217:1\n"), "line 2: 16777217 bytes, longer than the image (16777216 bytes): the data is made in memory whole"),
+            (format!("{H}thread 0\n  read f0 off=0 len=40000000\ngeometry size=33554432\n"), "line 3: 40000000 bytes, longer than the image (33554432 bytes): the data is made in memory whole"),
             (format!("{H}thread 0\n  write f0 off=0 len=1 tag=0 mode=3\n"), "line 3: unknown key `mode` for write"),
             (format!("{H}thread 0\n  write f0 off=x len=1 tag=0\n"), "line 3: bad number `x` for off"),
             (format!("{H}thread 0\n  write f0 off=-1 len=1 tag=0\n"), "line 3: bad number `-1` for off"),

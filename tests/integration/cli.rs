@@ -88,6 +88,69 @@ fn file_commands_round_trip_on_both_formats_and_mke2fs_images() {
 }
 
 #[test]
+fn get_streams_a_sparse_file_of_any_size() {
+    // 1 TiB with one block of data at its end: `get` used to read the file whole into one
+    // buffer and aborted on the allocation. It streams now, leaving the holes sparse.
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let t = TempDir::new("cli-sparse");
+    let img = t.path("ext.img");
+    let i = img.to_str().unwrap();
+    let host = t.path("data");
+    std::fs::write(&host, b"the end").unwrap();
+    let h = host.to_str().unwrap();
+    let size: u64 = 1 << 40;
+    ok(&["mkfs", i, "--size", "16M"]);
+    ok(&["put", i, "/big", "--from", h]);
+    ok(&[
+        "put",
+        i,
+        "/big",
+        "--from",
+        h,
+        "--offset",
+        &(size - 4096).to_string(),
+    ]);
+    ok(&["truncate", i, "/big", "--size", &size.to_string()]);
+    let out = t.path("big.out");
+    ok(&["get", i, "/big", "-o", out.to_str().unwrap()]);
+    let meta = std::fs::metadata(&out).unwrap();
+    assert_eq!(meta.len(), size);
+    assert!(
+        meta.blocks() < 1024,
+        "holes left sparse: {} blocks",
+        meta.blocks()
+    );
+    let mut f = std::fs::File::open(&out).unwrap();
+    let mut head = [0u8; 16];
+    f.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"the end\0\0\0\0\0\0\0\0\0");
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(size - 4096)).unwrap();
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).unwrap();
+    assert_eq!(&tail[..7], b"the end");
+    assert!(tail[7..].iter().all(|&b| b == 0));
+    // To standard output: a reader that stops early ends it quietly (exit 0), as with `cat`.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_e4fuzz"))
+        .args(["get", i, "/big"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 7];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"the end");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn bad_input_exits_2_with_one_line() {
     let t = TempDir::new("cli-bad");
     let img = t.path("img");

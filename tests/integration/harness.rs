@@ -459,6 +459,29 @@ fn repro_exit_codes_and_export() {
     assert!(err.starts_with("e4fuzz: "), "{err}");
     let out = e4fuzz(&["repro", "/nonexistent.repro"]);
     assert_eq!(out.status.code(), Some(2));
+    // Scenarios too big to hold in memory are refused by name, before anything runs (a 1 TiB
+    // image was poisoned block by block until the kernel killed the process; a 4 GB store
+    // took 4 GB): one line naming the line at fault, and the path.
+    for (text, want) in [
+        (
+            "geometry block_size=4096 size=1099511627776 journal_blocks=1024\n",
+            "line 2: unsupported geometry: image of 1099511627776 bytes",
+        ),
+        (
+            "setup f0 indirect\nthread 0\n  mmap-write f0 off=21 len=4000000000 tag=1\n",
+            "line 4: 4000000000 bytes, longer than the image",
+        ),
+    ] {
+        std::fs::write(&broken, format!("e4fuzz-repro v1\n{text}")).unwrap();
+        let out = e4fuzz(&["repro", broken.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("broken.repro: ") && err.contains(want),
+            "{err}"
+        );
+    }
     if !have_e2fsprogs("repro_exit_codes_and_export") {
         return;
     }
