@@ -66,6 +66,9 @@ pub enum Bug {
     /// than 32768 blocks becomes a short unwritten extent, the rest leaked (mainline;
     /// kernel.md's latent S15, confirmed reachable on 6.18).
     S15,
+    /// ext4_ind_migrate() converts an extent file whose `i_size` is past what an indirect map
+    /// can address (mainline; found probing the CLI, confirmed on 6.18).
+    U5,
 }
 
 /// What the table says about one bug.
@@ -218,6 +221,12 @@ pub const BUGS: &[BugInfo] = &[
         origin: "mainline (migrate.c finish_range(), since the migration's first version); kernel.md's S15, taken for latent, reachable: today's kernel allocates an indirect file's indirect blocks apart from its data, and with flex_bg a sequential file has runs of tens of thousands of blocks; confirmed on 6.18",
         oracles: &["data-loss", "leak"],
     },
+    BugInfo {
+        bug: Bug::U5,
+        what: "ext4_ind_migrate() checks the extents, not i_size: chattr -e of an extent file with no block past the direct ones but an i_size past the largest indirect-mapped file (16 GiB on 1 KiB blocks) succeeds, and leaves an inode e2fsck repairs (i_size should be 0) and reads past that size cannot map",
+        origin: "mainline (migrate.c ext4_ind_migrate(), since 2014: no check against s_bitmap_maxbytes); found probing e4fuzz migrate, confirmed on 6.18",
+        oracles: &["fsck"],
+    },
 ];
 
 /// The class of an oracle, for "found by an oracle in its expected class": the consistency
@@ -240,7 +249,7 @@ impl Bug {
     }
 
     /// Every bug, in table order.
-    pub const ALL: [Bug; 22] = [
+    pub const ALL: [Bug; 23] = [
         Bug::S1,
         Bug::S2,
         Bug::S3,
@@ -263,6 +272,7 @@ impl Bug {
         Bug::S18,
         Bug::U4,
         Bug::S15,
+        Bug::U5,
     ];
 
     /// The stable id (`"S1"` …).
@@ -290,6 +300,7 @@ impl Bug {
             Bug::S18 => "S18",
             Bug::U4 => "U4",
             Bug::S15 => "S15",
+            Bug::U5 => "U5",
         }
     }
 
@@ -375,7 +386,7 @@ pub struct Profile {
 /// Every profile. `fixed` is the default.
 pub const PROFILES: &[Profile] = &[
     Profile { name: "fixed", bugs: BugSet::NONE, eagain_retries: 3, what: "mainline with the migrate error-overwrite fixed and -EAGAIN retried (bounded), as the review asked" },
-    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20) | (1 << 21)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; runs longer than 32768 blocks overflow ee_len (S15); punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3); a checkpoint moves the journal tail after a failed flush (U4)" },
+    Profile { name: "mainline", bugs: BugSet((1 << 12) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20) | (1 << 21) | (1 << 22)), eagain_retries: 0, what: "today's kernel: migrate's cleanup overwrites the error (S17), no retry; runs longer than 32768 blocks overflow ee_len (S15); chattr -e ignores i_size (U5); punch hole drops dirty pages before its handle (U1); a failed indirect read in ext4_find_shared() is ignored (U2); truncate drops pages before a tree walk that can fail (U3); a checkpoint moves the journal tail after a failed flush (U4)" },
     Profile { name: "merged-2008", bugs: BugSet::NONE, eagain_retries: 0, what: "the patch as merged (267e4db9ac28): marker cleared on MAP_NEW only, masked on disk; EAGAIN returned, not retried" },
     Profile { name: "thread-v1", bugs: BugSet((1 << 1) | (1 << 14)), eagain_retries: 0, what: "the patch as first posted: marker cleared on any mapping (S2), temp blocks leaked on EAGAIN (T3)" },
     Profile { name: "pre-patch", bugs: BugSet(1), eagain_retries: 0, what: "before the patch: no marker protocol, mmap allocations race the walk (S1)" },
@@ -408,7 +419,15 @@ mod tests {
         assert!(Profile::by_name("fixed").unwrap().bugs.is_empty());
         assert_eq!(
             Profile::by_name("mainline").unwrap().bugs,
-            BugSet::of(&[Bug::S17, Bug::U1, Bug::U2, Bug::U3, Bug::U4, Bug::S15])
+            BugSet::of(&[
+                Bug::S17,
+                Bug::U1,
+                Bug::U2,
+                Bug::U3,
+                Bug::U4,
+                Bug::S15,
+                Bug::U5
+            ])
         );
         assert_eq!(
             Profile::by_name("thread-v1").unwrap().bugs,

@@ -9,6 +9,8 @@
 //! Seeded bugs: S9 (7444a072c387) fills `i_data[0..len]`, ignoring `ee_block`; S10
 //! (d6f123a92974) checks only `len ≤ 12`, not `ee_block + len − 1 < 12`. The C loop then writes
 //! past `i_data[14]` into the fields after it; the model stores only the 15 slots that exist.
+//! U5 (mainline): `i_size` is not checked, so an empty extent file of a terabyte becomes an
+//! indirect-mapped file no indirect map can reach the end of (`fixed` refuses, `EOPNOTSUPP`).
 
 use crate::error::{Error, Result};
 use crate::format::extent::{ExtentNode, NodeEntries};
@@ -102,6 +104,16 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
         }
     } else if end >= EXT4_NDIR_BLOCKS as u32 {
         return Err(Error::NotSupported("extent beyond block 11".into()));
+    }
+    // U5 (mainline): i_size is not looked at. An indirect-mapped file ends at
+    // s_bitmap_maxbytes (ext4_max_bitmap_size()); past it e2fsck resets i_size and
+    // ext4_block_to_path() has no path for the blocks. Without U5 such a file stays as it is.
+    let max = fs.ind_max_block() * u64::from(fs.block_size());
+    if !fs.bugs.has(Bug::U5) && fs.inode(ino).raw.i_size > max {
+        return Err(Error::NotSupported(format!(
+            "i_size {} past the largest indirect-mapped file ({max})",
+            fs.inode(ino).raw.i_size
+        )));
     }
     // S9 (before 7444a072c387): the blocks were put at i_data[0..len], whatever ee_block said.
     let first = if fs.bugs.has(Bug::S9) {
@@ -215,6 +227,37 @@ mod tests {
         let (fs, ino, _) = ext_file(0, 13);
         let (_, r) = chattr_e(fs, ino, BugSet::of(&[Bug::S10]));
         assert!(matches!(&r, Err(Error::NotSupported(m)) if m == "extent longer than 12 blocks"));
+    }
+
+    #[test]
+    fn a_size_past_the_indirect_maximum_is_refused_unless_u5() {
+        // One block in the direct range and i_size at the indirect maximum plus one byte.
+        let (mut fs, ino, p) = ext_file(2, 1);
+        let max = fs.ind_max_block() * 1024;
+        fs.truncate_file(ino, max).unwrap();
+        let (mut fs, r) = chattr_e(fs, ino, BugSet::NONE);
+        assert_eq!(r, Ok(0), "at the maximum it converts");
+        fs.iget(ino).unwrap();
+        assert!(!fs.inode(ino).is_extents());
+        let (fs, ino, _) = ext_file(2, 1);
+        let mut fs = fs;
+        fs.truncate_file(ino, max + 1).unwrap();
+        let (fs, r) = chattr_e(fs, ino, BugSet::NONE);
+        assert!(
+            matches!(&r, Err(Error::NotSupported(m)) if m.starts_with("i_size")),
+            "{r:?}"
+        );
+        let (fs, r) = chattr_e(fs, ino, BugSet::of(&[Bug::U5]));
+        assert_eq!(r, Ok(0));
+        let mut fs = remount(fs);
+        assert_eq!(engine_map(&mut fs, ino).runs, vec![run(2, p, 1)]);
+        assert_eq!(fs.inode(ino).raw.i_size, max + 1);
+        // Our checker sees what e2fsck sees (PR_1_BAD_I_SIZE); tests/integration/migrate
+        // checks the kernel and e2fsck.
+        let mut dev = fs.unmount().unwrap();
+        let report = crate::oracle::fsck::check(&mut dev).unwrap();
+        let codes: Vec<_> = report.problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, [crate::oracle::fsck::ProblemCode::PR_1_BAD_I_SIZE]);
     }
 
     #[test]

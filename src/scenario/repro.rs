@@ -650,7 +650,7 @@ crash at_write=none seed=0 keep=500 tear=100
             (format!("{H}thread 1\n"), "line 2: expected `thread 0` (threads are numbered in order)"),
             (format!("{H}  sync\n"), "line 2: `sync` before any `thread` line"),
             (ops65, "line 67: thread 0: more than 64 ops"),
-            (format!("{H}bugs S1,S99\n"), "line 2: unknown bug id `S99` (known: S1,S2,S3,S4,S5,S6,S7,S8,S9,S10,S14,S16,S17,T2,T3,T4,U1,U2,U3,S18,U4,S15)"),
+            (format!("{H}bugs S1,S99\n"), "line 2: unknown bug id `S99` (known: S1,S2,S3,S4,S5,S6,S7,S8,S9,S10,S14,S16,S17,T2,T3,T4,U1,U2,U3,S18,U4,S15,U5)"),
             (format!("{H}bugs\n"), "line 2: `bugs` takes one value"),
             (format!("{H}profile nope\n"), "line 2: unknown profile `nope` (known: fixed, mainline, merged-2008, thread-v1, pre-patch)"),
             (format!("{H}\n# c\nprofile fixed\nprofile fixed\n"), "line 5: `profile` given twice"),

@@ -280,6 +280,81 @@ fn kernel_chattr_minus_e_agrees_with_to_indirect() {
     assert_eq!(free_counts(&a), free_counts(&b));
 }
 
+/// U5: `chattr -e` of an extent file whose one extent is in the direct range but whose
+/// `i_size` is one block past the largest indirect-mapped file. The kernel converts it and
+/// e2fsck then resets `i_size`; the engine with `mainline`'s switches (U5) gives the same map
+/// and the same e2fsck complaint; `fixed` refuses and leaves the image clean.
+#[test]
+fn kernel_chattr_minus_e_ignores_i_size_as_u5_does() {
+    let dir = TempDir::new("kref5");
+    if !loop_mounts_work("kernel_chattr_minus_e_ignores_i_size_as_u5_does", &dir.0) {
+        return;
+    }
+    let src = dir.path("pattern");
+    std::fs::write(&src, vec![0x5Au8; 64 * 1024]).unwrap(); // dd skips to the same offset
+    let base = dir.path("base.img");
+    mke2fs(&base, 16 << 20, &["-t", "ext4", "-b", "1024"]);
+    // mke2fs -t ext4 sets huge_file: the limit is the triple-indirect tree's reach.
+    let max = e4fuzz::fs::map::indirect::max_bitmap_blocks(1024, true) * 1024;
+    let size = max + 1024;
+    {
+        let m = Mounted::new(&base, &dir.path("mb")).expect("mount base");
+        std::fs::File::create(m.path("/f")).unwrap();
+        dd(&m.path("/f"), 2, 1, &src);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(m.path("/f"))
+            .unwrap();
+        f.set_len(size).unwrap();
+        drop(f);
+        m.umount();
+    }
+    let (a, b, c) = (dir.path("a.img"), dir.path("b.img"), dir.path("c.img"));
+    for img in [&a, &b, &c] {
+        copy(&base, img);
+    }
+    {
+        let m = Mounted::new(&a, &dir.path("ma")).expect("mount copy A");
+        let out = sh("chattr", &["-e", m.path("/f").to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "the kernel converts it: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        m.umount();
+    }
+    let b_s = b.to_str().unwrap();
+    let out = e4fuzz(&[
+        "migrate",
+        b_s,
+        "/f",
+        "--to",
+        "indirect",
+        "--profile",
+        "mainline",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let complaint = format!("Inode 12, i_size is {size}, should be 3072");
+    for img in [&a, &b] {
+        let (status, text) = e2fsck(img);
+        assert_eq!(status, 4, "{}: {text}", img.display());
+        assert!(text.contains(&complaint), "{}: {text}", img.display());
+    }
+    let (sa, sb) = (snap(&a, "/f"), snap(&b, "/f"));
+    assert!(!sa.extents && !sb.extents);
+    assert_eq!(sa.map.runs, sb.map.runs, "block map, kernel vs e4fuzz");
+    let c_s = c.to_str().unwrap();
+    let out = e4fuzz(&["migrate", c_s, "/f", "--to", "indirect"]);
+    assert_eq!(out.status.code(), Some(2), "fixed refuses: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("operation not supported"));
+    assert_e2fsck_clean(&c);
+    assert!(snap(&c, "/f").extents);
+}
+
 /// Throughput: migrations per second of a 1,000-block fragmented file (500 runs of 2 blocks),
 /// e4fuzz in process (clone the frozen image, mount, migrate, unmount) against the kernel's
 /// cycle (cp, losetup + mount, chattr +e, umount). Run with
