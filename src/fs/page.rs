@@ -20,6 +20,24 @@ pub(crate) struct Page {
     pub(crate) id: u64,
 }
 
+impl Page {
+    /// What writeback sends of this page, the block at byte `start` of a file of `size` bytes
+    /// (model of ext4_bio_write_folio()): the part past `i_size` of a page that straddles it is
+    /// zeroed, in the page itself ("it may be mmapped": a store there is not the file's, and a
+    /// truncate whose read of that block failed left old bytes there); a page wholly past
+    /// `i_size` is not written (`None`).
+    pub(crate) fn for_writeback(&mut self, start: u64, size: u64) -> Option<Vec<u8>> {
+        let keep = usize::try_from(size.checked_sub(start)?).unwrap_or(usize::MAX);
+        if keep == 0 {
+            return None;
+        }
+        if let Some(tail) = self.data.get_mut(keep..) {
+            tail.fill(0);
+        }
+        Some(self.data.clone())
+    }
+}
+
 /// Cached file blocks by (inode, logical block).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PageCache {
@@ -82,12 +100,17 @@ impl Fs {
     /// Model of ext4_writepages() for one inode (nodelalloc: every dirty block is already
     /// mapped): write each dirty cached block to its physical block.
     pub fn writeback_inode(&mut self, ino: Ino) -> Result<()> {
-        for lblk in self.pages.dirty_of(ino) {
+        let dirty = self.pages.dirty_of(ino);
+        if dirty.is_empty() {
+            return Ok(()); // an inode on an ordered list may have been evicted since
+        }
+        let (size, bs) = (self.iget(ino)?.raw.i_size, u64::from(self.block_size()));
+        for lblk in dirty {
             let pblk = self.lookup_block(ino, lblk)?;
             let page = self.pages.map.get_mut(&(ino, lblk)).expect("dirty page");
             page.dirty = false;
-            if let Some(pblk) = pblk {
-                let data = page.data.clone();
+            let data = page.for_writeback(u64::from(lblk.0) * bs, size);
+            if let (Some(pblk), Some(data)) = (pblk, data) {
                 self.dev.write_as(pblk, &data, Zone::Data)?;
             }
         }

@@ -333,16 +333,16 @@ async fn writeback_pages(
     for (lblk, id) in dirty {
         let m = map_lookup(cx, ino, lblk, 1).await?;
         cx.with(|fs| {
+            let (size, bs) = (fs.iget(ino)?.raw.i_size, u64::from(fs.block_size()));
             // The page lock: a page truncated meanwhile (and maybe created again, mapped
             // elsewhere) is not the page the lookup was for; the new one stays dirty.
             let Some(page) = fs.pages.map.get_mut(&(ino, lblk)).filter(|p| p.id == id) else {
                 return Ok(());
             };
             page.dirty = false;
-            let data = page.data.clone();
-            match m.is_mapped() {
-                true => fs.dev.write_as(m.pblk, &data, Zone::Data),
-                false => Ok(()),
+            match page.for_writeback(u64::from(lblk.0) * bs, size) {
+                Some(data) if m.is_mapped() => fs.dev.write_as(m.pblk, &data, Zone::Data),
+                _ => Ok(()),
             }
         })?;
     }

@@ -403,6 +403,56 @@ fn kernel_agrees_on_a_truncate_whose_partial_block_read_fails() {
     assert_eq!(ours, kernel);
 }
 
+/// A truncate into lblk 1 whose read of that block fails once leaves the block's old bytes
+/// past the new size on disk, in no page (ext4_truncate() ignores ext4_block_truncate_page()'s
+/// error). A store through a shared mapping then reads the block back, old bytes and all, and
+/// writeback must zero the page past `i_size` (ext4_bio_write_folio(): "it may be mmapped"),
+/// so the disk ends with zeros there. The engine used to write the page as it was: found by
+/// `run --time 600 --jobs 2 --e2fsck-sample 100 --seed 2503` on `fixed` (data-loss after a
+/// crash: the block showed bytes past the truncate's size that it had cut).
+#[test]
+fn kernel_zeroes_a_page_past_i_size_at_writeback() {
+    if skipped("kernel_zeroes_a_page_past_i_size_at_writeback") {
+        return;
+    }
+    let mut files = setup();
+    files[0].writes = vec![(0, 2 * 4096, 78)];
+    let (before, _, scratch) = prepare_with(files);
+    let lblk1 = {
+        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
+        let ino: Ino = fs.resolve("/f2").unwrap();
+        Pblk(u64::from(fs.inode(ino).raw.i_block[1]))
+    };
+    let size = 4096 + 100;
+    let ours = on_engine(&before, &scratch, |fs, ino| {
+        fail_reads(fs, lblk1, Fail::Once);
+        fs.truncate_file(ino, size).expect("the truncate succeeds");
+        fs.mmap_write(ino, 4096 + 10, b"MMAP").expect("the store");
+        fs.fsync(ino).expect("fsync");
+    });
+    let kernel = on_kernel(&before, lblk1, &scratch, |f2, fail| {
+        truncate_on_kernel(f2, fail, Fail::Once, size);
+        let script = format!(
+            "import mmap\nf = open({:?}, 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n\
+             m[4106:4110] = b'MMAP'\nm.flush()\nm.close()\nf.close()\n",
+            f2.to_string_lossy()
+        );
+        let out = host::run("python3", &["-c", &script]).unwrap();
+        assert!(out.status.success(), "mmap store: {}", host::text(&out));
+    });
+    let block = |img: &Path| {
+        let d = e4fuzz::dev::Disk::load(img, 4096).expect("the image loads");
+        d.peek_block(lblk1).to_vec()
+    };
+    let (o, k) = (block(&ours), block(&kernel));
+    assert_eq!(&k[10..14], b"MMAP", "the store reached the kernel's disk");
+    assert!(
+        k[100..].iter().all(|&b| b == 0),
+        "the kernel zeroes past i_size"
+    );
+    assert_eq!(o, k, "lblk 1 on disk, engine vs kernel");
+}
+
 /// A truncate to 326 blocks whose IND block read fails once: ext4_ind_truncate() shares
 /// ext4_find_shared() with the punch, so the same U2 path frees the whole IND subtree, lblk
 /// 100 (inside the new size) included, and records nothing.
