@@ -113,6 +113,13 @@ fn on_engine(
     path
 }
 
+/// Pointer `i` of f2's `i_block` in `before` (a direct block for `i` < 12).
+fn f2_pointer(before: &e4fuzz::dev::Disk, i: usize) -> Pblk {
+    let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
+    let ino: Ino = fs.resolve("/f2").unwrap();
+    Pblk(u64::from(fs.inode(ino).raw.i_block[i]))
+}
+
 /// The template, f2's IND block, and a scratch directory.
 fn prepare() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
     prepare_with(setup())
@@ -121,11 +128,7 @@ fn prepare() -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
 /// [`prepare`] for another setup.
 fn prepare_with(setup: Vec<FileSetup>) -> (e4fuzz::dev::Disk, Pblk, host::Scratch) {
     let before = template(&geometry(), &setup).expect("template");
-    let ind = {
-        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
-        let ino: Ino = fs.resolve("/f2").unwrap();
-        Pblk(u64::from(fs.inode(ino).raw.i_block[12]))
-    };
+    let ind = f2_pointer(&before, 12);
     (before, ind, host::Scratch::new("eio").unwrap())
 }
 
@@ -387,11 +390,7 @@ fn kernel_agrees_on_a_truncate_whose_partial_block_read_fails() {
     let mut files = setup();
     files[0].writes = vec![(0, 4 * 4096, 78)];
     let (before, _, scratch) = prepare_with(files);
-    let lblk1 = {
-        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
-        let ino: Ino = fs.resolve("/f2").unwrap();
-        Pblk(u64::from(fs.inode(ino).raw.i_block[1]))
-    };
+    let lblk1 = f2_pointer(&before, 1);
     let cut = Cut::Truncate(4096 + 100);
     let (ours, kernel) = cut_on_both(&before, lblk1, &scratch, Fail::Always, cut);
     assert_nothing_recorded(&kernel);
@@ -418,11 +417,7 @@ fn kernel_zeroes_a_page_past_i_size_at_writeback() {
     let mut files = setup();
     files[0].writes = vec![(0, 2 * 4096, 78)];
     let (before, _, scratch) = prepare_with(files);
-    let lblk1 = {
-        let mut fs = Fs::mount(before.clone(), MountOpts { read_only: true }).unwrap();
-        let ino: Ino = fs.resolve("/f2").unwrap();
-        Pblk(u64::from(fs.inode(ino).raw.i_block[1]))
-    };
+    let lblk1 = f2_pointer(&before, 1);
     let size = 4096 + 100;
     let ours = on_engine(&before, &scratch, |fs, ino| {
         fail_reads(fs, lblk1, Fail::Once);
