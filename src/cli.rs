@@ -523,15 +523,7 @@ impl Sink {
                 .and_then(|n| f.seek(SeekFrom::Current(n)).map(drop)),
             Sink::Stdout(None) => Ok(()),
             Sink::Stdout(Some(o)) => {
-                let zeros = [0u8; 4096];
-                let mut left = n;
-                let mut r = Ok(());
-                while left > 0 && r.is_ok() {
-                    let k = left.min(zeros.len() as u64);
-                    r = o.write_all(&zeros[..k as usize]);
-                    left -= k;
-                }
-                r
+                std::io::copy(&mut std::io::Read::take(std::io::repeat(0), n), o).map(drop)
             }
         };
         self.checked(r)

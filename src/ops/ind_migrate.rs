@@ -108,11 +108,13 @@ fn convert(fs: &mut Fs, h: &mut Handle, ino: Ino) -> Result<()> {
     // U5 (mainline): i_size is not looked at. An indirect-mapped file ends at
     // s_bitmap_maxbytes (ext4_max_bitmap_size()); past it e2fsck resets i_size and
     // ext4_block_to_path() has no path for the blocks. Without U5 such a file stays as it is.
-    let max = fs.ind_max_block() * u64::from(fs.block_size());
-    if !fs.bugs.has(Bug::U5) && fs.inode(ino).raw.i_size > max {
+    let (size, max) = (
+        fs.inode(ino).raw.i_size,
+        fs.ind_max_block() * u64::from(fs.block_size()),
+    );
+    if !fs.bugs.has(Bug::U5) && size > max {
         return Err(Error::NotSupported(format!(
-            "i_size {} past the largest indirect-mapped file ({max})",
-            fs.inode(ino).raw.i_size
+            "i_size {size} past the largest indirect-mapped file ({max})"
         )));
     }
     // S9 (before 7444a072c387): the blocks were put at i_data[0..len], whatever ee_block said.
@@ -239,8 +241,7 @@ mod tests {
         assert_eq!(r, Ok(0), "at the maximum it converts");
         fs.iget(ino).unwrap();
         assert!(!fs.inode(ino).is_extents());
-        let (fs, ino, _) = ext_file(2, 1);
-        let mut fs = fs;
+        let (mut fs, ino, _) = ext_file(2, 1);
         fs.truncate_file(ino, max + 1).unwrap();
         let (fs, r) = chattr_e(fs, ino, BugSet::NONE);
         assert!(
